@@ -1,0 +1,28 @@
+"""Every key of every shipped profile is a parameter of its notebook; every notebook declares RUN_NAME."""
+from __future__ import annotations
+
+import pytest
+
+from acecoder_lib import profiles
+
+
+@pytest.mark.parametrize("name", profiles.PROFILES)
+def test_profile_keys_exist_in_their_notebooks(name):
+    profile = profiles.load_profile(name)
+    profiles.check_profile(profile)  # raises ProfileError listing every unknown key
+
+
+def test_every_notebook_takes_run_name_and_profile():
+    notebooks = profiles.notebook_paths()
+    assert notebooks, "no numbered notebooks found"
+    for nb in notebooks:
+        declared = profiles.notebook_parameters(nb)
+        assert {"RUN_NAME", "PROFILE"} <= set(declared), f"{nb.name} lacks RUN_NAME/PROFILE parameters"
+        assert declared["RUN_NAME"]["default"].strip("'\"") == "smoke", f"{nb.name}: smoke is the default run"
+
+
+def test_every_parameter_is_typed_and_commented():
+    for nb in profiles.notebook_paths():
+        for key, info in profiles.notebook_parameters(nb).items():
+            assert info["inferred_type_name"] != "None", f"{nb.name}: parameter {key} has no type annotation"
+            assert info["help"], f"{nb.name}: parameter {key} has no comment saying what it is"
