@@ -1,0 +1,64 @@
+"""The papers' prompts, in one place (shared/PAPER_FACTS.md sections 2-4; wording as in ACECODER's public code).
+
+- ``synthesis_messages``: phase 02, rewrite seed code into a LeetCode-style question with ~20 asserts
+  (GPT-4o-mini in the paper, temperature 0.7, JSON output). Two variants: with the seed's instruction, or from
+  the code alone (Stack functions have no instruction).
+- ``solve_messages``: phase 03's proxy solver and phase 04's policy sampling: the question and its first tests in a
+  docstring, and the assistant turn prefilled with the paper's sentence, so the model continues inside a
+  ```python block.
+"""
+from __future__ import annotations
+
+SYSTEM = "You are an AI assistant that helps people with python coding tasks."
+
+_TASK = """1. Come up with a leetcode style question which consists of a well-defined problem. The generated question should meet the following criteria:
+    a. The question is clear and understandable, with enough details to describe what the input and output are.
+    b. The question should be solvable by only implementing 1 function instead of multiple functions or a class. Therefore, please avoid questions which require complicated pipelines.
+    c. The question itself should not require any access to external resource or database.
+    d. Feel free to use part of the original question if necessary. Moreover, please do not ask for runtime and space complexity analysis or any test cases in your response. 
+2. Based on the modified question that you generated in part 1, you need to create around 20 test cases for this modified question. Each test case should be independent assert clauses. The parameters and expected output of each test case should all be constants, **without accessing any external resources**.
+"""
+
+_ANSWER_FORMAT = """Now give your modified question and generated test cases in the following json format: 
+{"question": ..., "tests":["assert ...", "assert ..."]}.
+"""
+
+SYNTHESIS_WITH_INSTRUCTION = (
+    "You are the latest and best bot aimed at transforming some code snippet into a leetcode style question. "
+    "You will be provided with a prompt for writing code, along with a reference program that answers the question. "
+    "Please complete the following for me:\n" + _TASK +
+    "\nHere is the original question:\n{instruction}\n\n"
+    "Here is the reference program that answers the question:\n```python\n{program}\n```\n\n" + _ANSWER_FORMAT
+)
+
+SYNTHESIS_CODE_ONLY = (
+    "You are the latest and best bot aimed at transforming some code snippet into a leetcode style question. "
+    "You will be provided with a reference program. Please complete the following for me:\n" + _TASK +
+    "\nHere is the reference program:\n```python\n{program}\n```\n\n" + _ANSWER_FORMAT
+)
+
+# The proxy solver's (and the policy's) assistant prefill (PAPER_FACTS section 3).
+SOLVE_PREFILL = ("Below is a Python script with a self-contained function that solves the problem and passes "
+                 "corresponding tests:\n```python")
+
+
+def synthesis_messages(program: str, instruction: str = "") -> list[dict]:
+    """Chat messages asking for {"question", "tests"} from seed code (the code-only variant when no instruction)."""
+    if instruction.strip():
+        # str.replace, not format: seed code is full of braces
+        user = SYNTHESIS_WITH_INSTRUCTION.replace("{instruction}", instruction).replace("{program}", program)
+    else:
+        user = SYNTHESIS_CODE_ONLY.replace("{program}", program)
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def solve_messages(question: str, tests: list[str], n_tests_shown: int = 2, prefill: bool = True) -> list[dict]:
+    """Chat messages asking for a solution: the question plus its first ``n_tests_shown`` tests, prefilled answer."""
+    shown = "\n".join(tests[:n_tests_shown]) if n_tests_shown > 0 else ""
+    docstring = f'"""\n{question}\n{shown}\n"""'
+    user = ("Please provide a self-contained Python script that solves the following problem in a markdown code "
+            f"block:\n```\n{docstring}\n```\n")
+    messages = [{"role": "user", "content": user}]
+    if prefill:
+        messages.append({"role": "assistant", "content": SOLVE_PREFILL})
+    return messages
