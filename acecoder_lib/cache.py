@@ -54,9 +54,14 @@ class CompletionCache:
         """Append entries and flush them to disk before returning."""
         if not items:
             return
-        with open(self.path, "a", encoding="utf-8") as f:
+        with open(self.path, "a+b") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a torn line from a crash: start ours on a fresh line
+                    f.write(b"\n")
             for key, completions in items.items():
-                f.write(json.dumps({"key": key, "completions": completions}, ensure_ascii=False) + "\n")
+                f.write((json.dumps({"key": key, "completions": completions}, ensure_ascii=False) + "\n").encode())
             f.flush()
             os.fsync(f.fileno())
         self._data.update(items)

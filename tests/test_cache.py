@@ -52,3 +52,6 @@ def test_torn_last_line_is_ignored(tmp_path):
     store = CompletionCache(path)
     assert len(store) == 1 and store.torn_lines == 1
     assert store.get(prompt_key("m", "a", {})) == ["a-0"]
+    cached_generate(CountingBackend(), ["b"], store, "m")  # appended after the torn line, on its own line
+    reloaded = CompletionCache(path)
+    assert len(reloaded) == 2 and reloaded.get(prompt_key("m", "b", {})) == ["b-0"]
