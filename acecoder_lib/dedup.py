@@ -57,25 +57,33 @@ def exact_dedup(df: pd.DataFrame, column: str = "code") -> tuple[pd.DataFrame, p
 
 def near_dedup(df: pd.DataFrame, column: str = "code", threshold: float = 0.85, shingle: int = 5,
                num_perm: int = 128, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(kept, removed) by MinHash LSH; rows are visited in order, so the first of a near-duplicate group stays."""
+    """(kept, removed) by MinHash LSH, confirmed by exact shingle Jaccard; the first row of a group stays."""
     from datasketch import MinHash, MinHashLSH
 
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    keep, dup_of = [], {}
+    keep, dup_of, similarity, shingles = [], {}, {}, {}
     for idx, code in zip(df.index, df[column]):
+        grams = {" ".join(g) for g in ngrams(tokens(normalize_code(code)), shingle)}
         mh = MinHash(num_perm=num_perm, seed=seed)
-        for gram in ngrams(tokens(normalize_code(code)), shingle):
-            mh.update(" ".join(gram).encode())
-        hits = lsh.query(mh)
-        if hits:
-            dup_of[idx] = hits[0]
+        for gram in grams:
+            mh.update(gram.encode())
+        # LSH only proposes candidates (with false positives): confirm with the exact Jaccard similarity
+        best, best_sim = None, 0.0
+        for hit in lsh.query(mh):
+            sim = len(grams & shingles[hit]) / max(1, len(grams | shingles[hit]))
+            if sim > best_sim:
+                best, best_sim = hit, sim
+        if best is not None and best_sim >= threshold:
+            dup_of[idx], similarity[idx] = best, best_sim
             continue
         lsh.insert(idx, mh)
+        shingles[idx] = grams
         keep.append(idx)
     removed = df.loc[list(dup_of)].copy()
     removed["duplicate_of"] = list(dup_of.values())
+    removed["similarity"] = list(similarity.values())
     return df.loc[keep].copy(), removed
 
 

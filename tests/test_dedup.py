@@ -27,6 +27,7 @@ def test_near_dedup_catches_small_edits_but_keeps_different_code():
     kept, removed = dedup.near_dedup(df, threshold=0.6)
     assert kept.index.tolist() == [0, 1]
     assert set(removed.index) == {2, 3} and set(removed["duplicate_of"]) == {0}
+    assert (removed["similarity"] >= 0.6).all()
     with pytest.raises(ValueError, match="threshold"):
         dedup.near_dedup(df, threshold=0)
 
@@ -47,3 +48,12 @@ def test_ngrams_of_short_sequences():
     assert dedup.ngrams(["a", "b"], 3) == {("a", "b")}
     assert dedup.ngrams([], 3) == set()
     assert dedup.ngrams(list("abcd"), 3) == {("a", "b", "c"), ("b", "c", "d")}
+
+
+def test_near_dedup_never_drops_below_threshold():
+    """LSH candidates are confirmed with the exact Jaccard similarity (no false-positive drops)."""
+    codes = [LONG, OTHER, ADD, LONG.replace("total", "acc"), OTHER.replace("items", "data")]
+    for threshold in (0.3, 0.5, 0.8):
+        kept, removed = dedup.near_dedup(pd.DataFrame({"code": codes}), threshold=threshold)
+        assert (removed["similarity"] >= threshold).all()
+        assert len(kept) + len(removed) == len(codes)
