@@ -1,0 +1,270 @@
+"""Child-side code: what runs inside the sandboxed child to execute one program and its tests, plus the frame protocol.
+
+Imported by ``worker.py`` (the worker script; stdlib only, no package imports). ``child_main`` runs the program's top
+level, then each pre-compiled test under a CPU alarm (ITIMER_PROF) and a wall alarm (ITIMER_REAL), and reports one
+frame per test on a private pipe: ``{"e": "D", "k": k, "v": verdict, "err": text, "s": seconds, "t": token}``.
+Everything it needs is bound before the program runs (the program may monkeypatch builtins and modules).
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import os
+import signal
+import struct
+import sys
+import time
+
+EXIT_RESTART, EXIT_CHANNEL = 70, 71  # child exit codes: "continue in a fresh sandbox", "result channel unusable"
+_HDR = struct.Struct(">I")
+
+
+def write_frame(fd: int, obj) -> None:
+    """Send one length-prefixed JSON frame."""
+    data = json.dumps(obj).encode("utf-8", "surrogatepass")
+    data = _HDR.pack(len(data)) + data
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+def read_exact(fd: int, n: int) -> bytes | None:
+    """Read exactly n bytes (None on EOF)."""
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def read_frame(fd: int):
+    """Receive one frame (None on EOF)."""
+    hdr = read_exact(fd, 4)
+    if hdr is None:
+        return None
+    data = read_exact(fd, _HDR.unpack(hdr)[0])
+    return None if data is None else json.loads(data.decode("utf-8", "surrogatepass"))
+
+
+def limits(cfg: dict, which: str) -> tuple[float, float]:
+    """(CPU limit, wall-clock backstop) for the setup or for one test."""
+    cpu = cfg["setup_timeout_s"] if which == "setup" else cfg["test_timeout_s"]
+    return cpu, max(cpu * cfg["wall_factor"], cpu + cfg["wall_slack_s"])
+
+
+class TestTimeout(BaseException):
+    """Raised inside the program when its time is up; BaseException so `except Exception` cannot swallow it."""
+
+
+class _StrictEqHelper:
+    """`assert a == b` rewritten to `assert <helper>(a, b)`: fails when a side claims equality with anything."""
+
+    def __init__(self, AssertionError=AssertionError, type=type, len=len, bool=bool, Exception=Exception):
+        scalars = (int, float, complex, str, bytes, bool, type(None))
+        sentinel = object()
+
+        def claims_any(v, depth=0):
+            t = type(v)
+            if t in scalars:
+                return False
+            if t in (list, tuple, set, frozenset) and depth < 4 and len(v) <= 10_000:
+                for x in v:
+                    if claims_any(x, depth + 1):
+                        return True
+                return False
+            if t is dict and depth < 4 and len(v) <= 10_000:
+                for k, x in v.items():
+                    if claims_any(k, depth + 1) or claims_any(x, depth + 1):
+                        return True
+                return False
+            try:  # a legitimate object is never equal to a fresh private object()
+                return bool(v == sentinel)
+            except Exception:
+                return False
+
+        def eq(a, b):
+            r = a == b
+            if r and (claims_any(a) or claims_any(b)):
+                raise AssertionError("strict_equality: an operand claims equality with an unrelated object")
+            return r
+
+        self.eq = eq
+
+
+# Name of the strict-equality helper in the program's namespace (random per worker, so a program cannot define it
+# in advance; it can still find it at run time -- see docs/execution.md).
+EQ_NAME = f"_acecoder_eq_{os.urandom(6).hex()}"
+MAX_CACHED_TEST_CHARS = 100_000  # longer snippets are not cached (compiled all the same)
+MAX_CACHED_TESTS = 4096  # ~250 questions x 16 asserts; the 16 samples of a question usually arrive together
+
+
+def compile_test(src: str, k: int, strict: bool):
+    """Code object for one test snippet (assert == rewritten when strict), or the SyntaxError text."""
+    try:
+        if strict and "==" in src:
+            tree = ast.fix_missing_locations(_RewriteEq(EQ_NAME).visit(ast.parse(src, f"<test {k}>", "exec")))
+            return compile(tree, f"<test {k}>", "exec")
+        return compile(src, f"<test {k}>", "exec")
+    except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def _make_c_dumps():
+    """JSON encoding done entirely in C (json.dumps runs Python code that looks up builtins a program can patch)."""
+    enc = json.encoder.c_make_encoder(None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False,
+                                      True)
+    join = "".join
+    return lambda obj: join(enc(obj, 0))
+
+
+_C_DUMPS = _make_c_dumps()
+_STRICT_EQ = _StrictEqHelper().eq  # built in the zygote (before any program runs), inherited by every child
+
+
+class _RewriteEq(ast.NodeTransformer):
+    """Rewrite `assert A == B` into `assert NAME(A, B)` (single == comparisons only)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def visit_Assert(self, node):
+        t = node.test
+        if isinstance(t, ast.Compare) and len(t.ops) == 1 and isinstance(t.ops[0], ast.Eq):
+            call = ast.Call(ast.Name(self.name, ast.Load()), [t.left, t.comparators[0]], [])
+            node.test = ast.copy_location(call, t)
+        return node
+
+
+def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, token: str) -> None:
+    """Runs in the forked, limited child: setup, then tests[start:], reporting each on res_fd. Never returns."""
+    # Private references taken BEFORE user code runs: the program may monkeypatch builtins, os, time, signal, json.
+    _write, _getpid, _exit, _perf = os.write, os.getpid, os._exit, time.perf_counter
+    _setitimer, _signal, _dumps, _pack = signal.setitimer, signal.signal, _C_DUMPS, _HDR.pack
+    _compile, _exec = compile, exec
+    _type, _str, _len, _range, _isinstance = type, str, len, range, isinstance
+    _SIGPROF = signal.SIGPROF
+    _BaseException, _AssertionError, _MemoryError, _SyntaxError = BaseException, AssertionError, MemoryError, SyntaxError
+    PROF, REAL = signal.ITIMER_PROF, signal.ITIMER_REAL
+    mypid = _getpid()
+    errlen = cfg["max_error_chars"]
+    state = {"armed": False, "fired": 0, "k": -1, "t0": 0.0}
+
+    def send(**msg):
+        if _getpid() != mypid:  # a fork made by the program must not speak for it
+            _exit(0)
+        msg["t"] = token
+        data = _dumps(msg).encode("utf-8", "surrogatepass")
+        try:
+            _write(res_fd, _pack(_len(data)) + data)
+        except _BaseException:
+            _exit(EXIT_CHANNEL)
+
+    def describe(e):
+        try:
+            text = f"{_type(e).__name__}: {_str(e)}"
+        except _BaseException:
+            text = _type(e).__name__
+        return text[:errlen]
+
+    def on_timer(signum, frame):
+        if not state["armed"]:
+            return
+        state["fired"] += 1
+        if state["fired"] == 1:
+            _setitimer(PROF, 0.05)  # come back soon in case the program swallows the exception
+            _setitimer(REAL, 0.25)
+            raise TestTimeout("CPU time limit" if signum == _SIGPROF else "wall-clock limit")
+        # Second firing: the program caught TestTimeout and kept going.
+        k = state["k"]
+        if k >= 0:
+            send(e="D", k=k, v="timeout", err="TestTimeout (caught by the program, then killed)",
+                 s=_perf() - state["t0"])
+        else:
+            send(e="setup", v="timeout", err="TestTimeout (caught by the program, then killed)")
+        _exit(EXIT_RESTART)
+
+    _signal(signal.SIGPROF, on_timer)
+    _signal(signal.SIGALRM, on_timer)
+    walls = {w: limits(cfg, w) for w in ("setup", "test")}
+
+    def arm(which):
+        cpu, wall = walls[which]
+        state["fired"], state["armed"] = 0, True
+        _setitimer(REAL, wall)
+        _setitimer(PROF, cpu)
+
+    def disarm():
+        state["armed"] = False
+        _setitimer(PROF, 0)
+        _setitimer(REAL, 0)
+
+    def classify(e):
+        if _isinstance(e, TestTimeout):
+            return "timeout"
+        if _isinstance(e, _AssertionError):
+            return "fail"
+        if _isinstance(e, _MemoryError):
+            return "memory"
+        return "error"
+
+    def flush():
+        for s in (sys.stdout, sys.stderr):
+            try:
+                s.flush()
+            except _BaseException:
+                pass
+
+    def run_code(code, ns):
+        arm("test" if state["k"] >= 0 else "setup")
+        try:
+            try:
+                _exec(code, ns)
+                verdict, err = "pass", None
+            finally:
+                disarm()
+        except _BaseException as e:  # noqa: B902 - everything the program raises is a verdict
+            disarm()
+            verdict, err = classify(e), describe(e)
+        return verdict, err
+
+    # ---- setup: compile + run the program's top level
+    ns = {"__name__": cfg["module_name"], "__builtins__": builtins}
+    mod = type(sys)(cfg["module_name"])
+    mod.__dict__.update(ns)
+    ns = mod.__dict__
+    sys.modules["__main__"] = mod  # `import __main__` gives the program, not the harness
+    try:
+        code = _compile(program, "<program>", "exec")
+    except _BaseException as e:
+        send(e="setup", v="syntax_error", err=describe(e))
+        _exit(0)
+    v, err = run_code(code, ns)
+    flush()
+    if v != "pass":
+        send(e="setup", v=v, err=err)
+        _exit(0)
+    send(e="setup", v="ok")
+    if cfg["strict_equality"]:
+        ns[EQ_NAME] = _STRICT_EQ
+    for k in _range(start, _len(tests)):
+        state["k"] = k
+        tcode = tests[k]
+        if _isinstance(tcode, _str):  # compiled by the zygote: a code object, else the SyntaxError text
+            send(e="D", k=k, v="syntax_error", err=tcode[:errlen], s=0.0)
+            if cfg["stop_at_first_failure"]:
+                break
+            continue
+        state["t0"] = t0 = _perf()
+        v, err = run_code(tcode, ns)
+        dt = _perf() - t0
+        flush()
+        send(e="D", k=k, v=v, err=err, s=dt)
+        if v in ("timeout", "memory"):
+            _exit(EXIT_RESTART)  # the process state is suspect: the zygote continues in a fresh sandbox
+        if v != "pass" and cfg["stop_at_first_failure"]:
+            break
+    send(e="end")
+    _exit(0)
