@@ -1,0 +1,94 @@
+"""Phase 02, the paper's way: an LLM rewrites seed code into a question with ~20 asserts (PAPER_FACTS section 2).
+
+    rows = llm_synthesize(seeds, backend, cache, namespace="openai:gpt-4o-mini")   # the paper's setting
+    rows = llm_synthesize(seeds, backend, cache, namespace="transformers:smollm2-135m-instruct")  # default sample
+
+Every seed gives exactly one row: the parsed question and tests, or the paper's ``assert False`` question when the
+answer is unusable, with the parse status and the reason counted, never silently dropped. Requests go through
+``cache.cached_generate``, so a crash or a rerun never pays twice. Execution-grounded synthesis (beyond the paper)
+lives in ``grounded``.
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from . import prompts
+from .cache import CompletionCache, cached_generate
+from .llm_json import parse_synthesis
+from .schemas import Column, Schema, register
+
+# Paper: GPT-4o-mini at temperature 0.7, JSON output (PAPER_FACTS section 2).
+PAPER_TEMPERATURE = 0.7
+
+QUESTIONS = register(Schema(
+    name="02_questions",
+    version=1,
+    doc="Synthesized questions with their tests, before filtering: one row per (seed, method).",
+    columns=(
+        Column("question_id", "str"),
+        Column("seed_id", "str"),
+        Column("source", "str"),
+        Column("method", "str", doc="llm | grounded | hybrid"),
+        Column("question", "str"),
+        Column("tests", "list[str]"),
+        Column("entry_point", "str", doc="the function the tests call ('' when unknown)"),
+        Column("reference", "str", doc="the seed's reference program ('' when none); not shown to policies"),
+        Column("status", "str", doc="ok | repaired | no_tests | unparseable | empty | ... (why a row is unusable)"),
+        Column("detail", "str", doc="JSON with per-reason counts and method-specific facts"),
+    ),
+))
+
+
+def entry_point_of(tests: list[str]) -> str:
+    """The function most tests call first (``assert f(...) == ...`` -> ``f``), or ''."""
+    import ast
+    from collections import Counter
+
+    names = Counter()
+    for t in tests:
+        try:
+            node = ast.parse(t).body[0]
+        except (SyntaxError, ValueError, IndexError):
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id not in _BUILTINS:
+                names[sub.func.id] += 1
+                break
+    return names.most_common(1)[0][0] if names else ""
+
+
+_BUILTINS = {"abs", "all", "any", "len", "sorted", "set", "list", "tuple", "dict", "round", "isinstance", "sum",
+             "min", "max", "str", "int", "float", "bool", "type", "math"}
+
+
+def llm_synthesize(seeds: pd.DataFrame, backend, cache: CompletionCache, namespace: str,
+                   temperature: float = PAPER_TEMPERATURE, max_new_tokens: int = 2048, batch_size: int = 8,
+                   seed: int = 0, progress=None) -> pd.DataFrame:
+    """One ``02_questions`` row per seed from the LLM's JSON answers (see module docstring)."""
+    messages = [prompts.synthesis_messages(row.code, row.instruction or "") for row in seeds.itertuples()]
+    answers = cached_generate(backend, messages, cache, namespace=namespace, batch_size=batch_size,
+                              progress=progress, n=1, temperature=temperature, max_new_tokens=max_new_tokens,
+                              seed=seed)
+    rows = []
+    for row, [answer] in zip(seeds.itertuples(), answers):
+        parsed = parse_synthesis(answer)
+        rows.append({
+            "question_id": f"{row.seed_id}:llm", "seed_id": row.seed_id, "source": row.source, "method": "llm",
+            "question": parsed.question, "tests": parsed.tests, "entry_point": entry_point_of(parsed.tests),
+            "reference": row.code, "status": parsed.status,
+            "detail": json.dumps({"dropped_tests": parsed.dropped_tests, "drop_reasons": parsed.drop_reasons,
+                                  "answer_chars": len(answer or "")}),
+        })
+    return pd.DataFrame(rows, columns=QUESTIONS.column_names)
+
+
+def synthesis_yield(questions: pd.DataFrame) -> pd.DataFrame:
+    """Per method and status: questions, tests, mean tests per question (the notebook's yield table)."""
+    usable = questions["tests"].map(lambda t: t != ["assert False"])
+    table = (questions.assign(n_tests=questions["tests"].map(len).where(usable, 0), usable=usable)
+             .groupby(["method", "status"], as_index=False)
+             .agg(questions=("question_id", "size"), usable=("usable", "sum"), tests=("n_tests", "sum")))
+    table["tests_per_usable_question"] = (table["tests"] / table["usable"].where(table["usable"] > 0)).round(2)
+    return table

@@ -1,0 +1,80 @@
+"""LLM synthesis (phase 02, paper's way): one row per seed, unusable answers become `assert False`, cached once."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from acecoder_lib.cache import CompletionCache
+from acecoder_lib.synthesis import QUESTIONS, entry_point_of, llm_synthesize, synthesis_yield
+
+GOOD = ('```json\n{"question": "Return the sum of a and b.", "tests": ["assert add(1, 2) == 3", '
+        '"assert add(0, 0) == 0", "print(add(1, 1))", "assert add(-1, 1) == 0"]}\n```')
+
+
+class CannedBackend:
+    """Answers by seed: a scripted stand-in for an LLM (the parsing, not the model, is under test here)."""
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers, self.calls = answers, 0
+
+    def generate(self, prompts, n=1, **kw):
+        self.calls += len(prompts)
+        out = []
+        for messages in prompts:
+            text = messages[-1]["content"]
+            out.append([next((a for key, a in self.answers.items() if key in text), "")] * n)
+        return out
+
+
+def _seeds():
+    return pd.DataFrame({"seed_id": ["s1", "s2", "s3"], "source": ["codeio"] * 3,
+                         "code": ["def add(a, b):\n    return a + b", "def sub(a, b):\n    return a - b",
+                                  "def mul(a, b):\n    return a * b"],
+                         "instruction": ["Add two numbers.", "", "Multiply."]})
+
+
+def test_every_seed_gives_one_row_and_bad_answers_are_counted(tmp_path):
+    backend = CannedBackend({"return a + b": GOOD, "return a - b": "Sorry, I cannot help.", "return a * b": ""})
+    cache = CompletionCache(tmp_path / "cache.jsonl")
+    rows = llm_synthesize(_seeds(), backend, cache, namespace="canned:test")
+    assert list(rows.columns) == QUESTIONS.column_names
+    assert rows["question_id"].tolist() == ["s1:llm", "s2:llm", "s3:llm"]
+    good = rows.iloc[0]
+    assert good["tests"] == ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(-1, 1) == 0"]
+    assert good["entry_point"] == "add" and good["status"] in ("ok", "repaired")
+    assert json.loads(good["detail"])["dropped_tests"] == 1  # the print(...) line is not an assert
+    for i in (1, 2):  # unusable answers: the paper's `assert False`, never dropped
+        assert rows.iloc[i]["tests"] == ["assert False"]
+        assert rows.iloc[i]["status"] not in ("ok", "repaired")
+    table = synthesis_yield(rows)
+    assert int(table["questions"].sum()) == 3 and int(table["usable"].sum()) == 1
+    assert int(table["tests"].sum()) == 3
+
+
+def test_rerun_is_served_from_the_cache(tmp_path):
+    backend = CannedBackend({"return a + b": GOOD})
+    path = tmp_path / "cache.jsonl"
+    first = llm_synthesize(_seeds(), backend, CompletionCache(path), namespace="canned:test")
+    assert backend.calls == 3
+    again = llm_synthesize(_seeds(), backend, CompletionCache(path), namespace="canned:test")
+    assert backend.calls == 3  # nothing generated twice
+    assert again["tests"].tolist() == first["tests"].tolist()
+
+
+def test_code_only_variant_for_seeds_without_instruction(tmp_path):
+    seen = []
+
+    class Recorder(CannedBackend):
+        def generate(self, prompts, n=1, **kw):
+            seen.extend(p[-1]["content"] for p in prompts)
+            return super().generate(prompts, n=n, **kw)
+
+    llm_synthesize(_seeds(), Recorder({}), CompletionCache(tmp_path / "c.jsonl"), namespace="canned:test")
+    assert "Here is the original question:\nAdd two numbers." in seen[0]
+    assert "Here is the original question" not in seen[1] and "Here is the reference program:" in seen[1]
+
+
+def test_entry_point_of_skips_builtins():
+    assert entry_point_of(["assert len(f(1)) == 2", "assert sorted(f(2)) == [1]", "bad syntax ("]) == "f"
+    assert entry_point_of(["assert True"]) == ""
