@@ -175,3 +175,217 @@ def assert_call(test: str) -> str | None:
     if len(cmp.ops) == 1 and isinstance(cmp.ops[0], (ast.Eq, ast.Is)) and isinstance(cmp.left, ast.Call):
         return ast.unparse(cmp.left)
     return None
+
+
+# ---------------------------------------------------------------- running the seed's code (through the engine)
+
+GROUNDED_STATUSES = ("ok", "no_reference", "no_generator", "generator_failed", "reference_failed", "too_few_tests")
+
+
+def _codeio_parts(row) -> dict | None:
+    """Reference code, its entry point, the input generator and its entry point, from a CodeIO seed row."""
+    import json as _json
+
+    try:
+        extra = _json.loads(row.extra or "{}")
+    except ValueError:
+        return None
+    generator = extra.get("input_generator") or ""
+    return {"code": row.code or "", "entry": extra.get("reference_entry_point") or "main_solution",
+            "generator": generator, "generator_entry": extra.get("input_generator_entry_point") or "generate_inputs",
+            "spec": parse_io_spec(extra.get("input_output_spec") or "")}
+
+
+def _unwrap_single_key(outputs: list) -> str | None:
+    """The key when every output is a dict with the same single key (CodeIO's dict wrapper), else None."""
+    keys = {tuple(o.keys()) if isinstance(o, dict) else None for o in outputs}
+    if len(keys) == 1:
+        (only,) = keys
+        if only is not None and len(only) == 1 and isinstance(only[0], str):
+            return only[0]
+    return None
+
+
+def _output_kind(outputs: list) -> str:
+    kinds = {type(o).__name__ for o in outputs}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def _pick_tests(pairs: list[tuple[str, str, bool]], max_tests: int) -> list[tuple[str, str, bool]]:
+    """Up to ``max_tests`` (inputs, output, is_edge) with distinct inputs, spreading over distinct outputs.
+
+    Random samples come first (the first two are shown to solvers as examples, paper section 3), then edge cases;
+    within each, a round-robin over distinct outputs so a suite is not twenty copies of the same answer.
+    """
+    from collections import OrderedDict
+
+    chosen, seen_inputs = [], set()
+    for edge in (False, True):
+        groups: OrderedDict[str, list] = OrderedDict()
+        for p in pairs:
+            if p[2] == edge and p[0] not in seen_inputs:
+                groups.setdefault(p[1], []).append(p)
+        while groups and len(chosen) < max_tests:
+            for out in list(groups):
+                bucket = groups[out]
+                while bucket and bucket[0][0] in seen_inputs:
+                    bucket.pop(0)
+                if not bucket:
+                    del groups[out]
+                    continue
+                p = bucket.pop(0)
+                chosen.append(p)
+                seen_inputs.add(p[0])
+                if len(chosen) >= max_tests:
+                    break
+    return chosen
+
+
+def grounded_synthesize(seeds, evaluate, n_random: int = 24, n_edge: int = 8, max_tests: int = 20,
+                        min_tests: int = 5, rng_seed: int = 0):
+    """``02_questions`` rows (method "grounded") for CodeIO seeds: inputs from the seed's generator, expected values
+    from its reference, both run through ``evaluate(programs, expressions) -> [ProgramResult]``
+    (``ExecutionEngine.evaluate``: the code runs in the sandbox, only reprs come back, parsed by literal_eval)."""
+    import ast as _ast
+    import json as _json
+
+    import pandas as pd
+
+    from .synthesis import QUESTIONS
+
+    rows, parts = [], [_codeio_parts(r) for r in seeds.itertuples()]
+    # 1. inputs: run each generator n_random times with seeded Random instances
+    gen_programs, gen_exprs = [], []
+    for p in parts:
+        ok = p is not None and p["generator"] and p["code"]
+        gen_programs.append(("from random import Random\nimport random\n" + p["code"] + "\n\n" + p["generator"]) if ok else "")
+        gen_exprs.append([f"{p['generator_entry']}(Random({rng_seed * 100_003 + i}))" for i in range(n_random)] if ok else [])
+    gen_results = evaluate(gen_programs, gen_exprs)
+    samples: list[list[dict]] = []
+    for res in gen_results:
+        got = []
+        for verdict, value_repr in zip(res.verdicts, res.values or []):
+            if verdict == "pass" and value_repr and is_literal(value_repr):
+                value = _ast.literal_eval(value_repr)
+                if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+                    got.append(value)
+        samples.append(got)
+    # 2. outputs: the reference on random samples and on edge-case candidates
+    ref_programs, ref_exprs, ref_inputs = [], [], []
+    for p, got in zip(parts, samples):
+        params = function_signature(p["code"], p["entry"]) if p else None
+        candidates = [(s, False) for s in got] + [(e, True) for e in edge_case_candidates(got, n_edge)]
+        usable = [(c, edge) for c, edge in candidates if params is not None and set(c) <= set(params)]
+        ref_programs.append(p["code"] if usable else "")
+        ref_exprs.append([f"{p['entry']}(**{c!r})" for c, _ in usable])
+        ref_inputs.append(usable)
+    ref_results = evaluate(ref_programs, ref_exprs)
+    # 3. asserts
+    for row, p, got, usable, results in zip(seeds.itertuples(), parts, samples, ref_inputs, ref_results):
+        base = {"question_id": f"{row.seed_id}:grounded", "seed_id": row.seed_id, "source": row.source,
+                "method": "grounded", "reference": row.code or ""}
+        if p is None or not p["code"]:
+            rows.append({**base, "question": "", "tests": ["assert False"], "entry_point": "", "status": "no_reference",
+                         "detail": "{}"})
+            continue
+        if not p["generator"]:
+            rows.append({**base, "question": "", "tests": ["assert False"], "entry_point": p["entry"],
+                         "status": "no_generator", "detail": "{}"})
+            continue
+        if not got:
+            rows.append({**base, "question": "", "tests": ["assert False"], "entry_point": p["entry"],
+                         "status": "generator_failed", "detail": "{}"})
+            continue
+        pairs, values = [], []
+        for (inputs, edge), verdict, value_repr in zip(usable, results.verdicts, results.values or []):
+            if verdict == "pass" and value_repr and is_literal(value_repr):
+                pairs.append((inputs, _ast.literal_eval(value_repr), edge))
+        key = _unwrap_single_key([v for _, v, _ in pairs])
+        params = function_signature(p["code"], p["entry"]) or []
+        reference = p["code"]
+        if key is not None:
+            pairs = [(i, v[key], e) for i, v, e in pairs]
+            hidden = "_" + p["entry"] + "_dict"
+            reference = (p["code"].replace(f"def {p['entry']}(", f"def {hidden}(") +
+                         f"\n\ndef {p['entry']}(*args, **kwargs):\n    return {hidden}(*args, **kwargs)[{key!r}]\n")
+        rendered = []
+        for inputs, value, edge in pairs:
+            try:
+                call = render_call(p["entry"], params, {k: repr(v) for k, v in inputs.items()})
+            except ValueError:  # an optional parameter the generator left out: pass by keyword instead
+                call = f"{p['entry']}(**{inputs!r})"
+            rendered.append((call, repr(value), edge))
+        picked = _pick_tests(rendered, max_tests)
+        tests = [render_assert(call, value) for call, value, _ in picked]
+        kind = _output_kind([v for _, v, _ in pairs]) if pairs else ""
+        spec = p["spec"]
+        question = render_question(row.instruction or "", spec, p["entry"], params,
+                                   output_type=None if key is None else kind, output_doc=None if key is None else
+                                   _key_doc(spec.output_doc, key))
+        status = "ok" if len(tests) >= min_tests else ("reference_failed" if not pairs else "too_few_tests")
+        detail = {"n_random": len(got), "n_pairs": len(pairs), "n_edge": sum(e for *_, e in picked),
+                  "distinct_outputs": len({v for _, v, _ in picked}), "unwrapped_key": key, "output_kind": kind,
+                  "n_args": len(params), "reference_chars": len(p["code"])}
+        rows.append({**base, "question": question, "tests": tests if tests else ["assert False"],
+                     "entry_point": p["entry"], "reference": reference, "status": status,
+                     "detail": _json.dumps(detail)})
+    return pd.DataFrame(rows, columns=QUESTIONS.column_names)
+
+
+def _key_doc(output_doc: str, key: str) -> str:
+    """The documentation line of one key of a dict output (CodeIO lists them as '- `key` (type): doc')."""
+    for line in output_doc.splitlines():
+        m = _ARG_RE.match(line)
+        if m and m.group(1) == key:
+            return m.group(3)
+    return output_doc.splitlines()[0] if output_doc else ""
+
+
+def hybrid_synthesize(llm_rows, seeds, evaluate, min_tests: int = 5):
+    """``02_questions`` rows (method "hybrid"): the LLM's questions and the *calls* of its asserts, with every
+    expected value recomputed by running the seed's reference through ``evaluate`` (the engine).
+
+    The LLM often renames the function; the reference is aliased to the name the asserts call. A call the reference
+    rejects (raises, times out, returns a non-literal) is dropped and counted in ``detail``."""
+    import ast as _ast
+    import json as _json
+
+    import pandas as pd
+
+    from .synthesis import QUESTIONS
+
+    by_seed = {r.seed_id: r for r in seeds.itertuples()}
+    programs, exprs, meta = [], [], []
+    for row in llm_rows.itertuples():
+        seed = by_seed.get(row.seed_id)
+        parts = _codeio_parts(seed) if seed is not None else None
+        calls = [c for c in (assert_call(t) for t in row.tests) if c is not None]
+        entry = row.entry_point
+        ok = parts is not None and parts["code"] and calls and entry and row.status in ("ok", "repaired")
+        alias = f"\n\n{entry} = {parts['entry']}\n" if ok and entry != parts["entry"] else ""
+        programs.append(parts["code"] + alias if ok else "")
+        exprs.append(calls if ok else [])
+        meta.append((row, seed, parts, calls, ok))
+    results = evaluate(programs, exprs)
+    rows = []
+    for program, (row, seed, parts, calls, ok), res in zip(programs, meta, results):
+        base = {"question_id": f"{row.seed_id}:hybrid", "seed_id": row.seed_id, "source": row.source,
+                "method": "hybrid", "question": row.question, "entry_point": row.entry_point, "reference": program}
+        if not ok:
+            why = ("no_reference" if parts is None or not parts["code"] else
+                   "llm_unusable" if row.status not in ("ok", "repaired") else "no_calls")
+            rows.append({**base, "tests": ["assert False"], "status": why, "detail": _json.dumps({"calls": len(calls)})})
+            continue
+        tests, rejected = [], 0
+        for call, verdict, value_repr in zip(calls, res.verdicts, res.values or []):
+            if verdict == "pass" and value_repr and is_literal(value_repr):
+                tests.append(render_assert(call, value_repr))
+            else:
+                rejected += 1
+        tests = list(dict.fromkeys(tests))
+        rewritten = len(set(tests) - set(row.tests))  # the LLM's expected value was wrong (or written differently)
+        rows.append({**base, "tests": tests or ["assert False"],
+                     "status": "ok" if len(tests) >= min_tests else "too_few_tests",
+                     "detail": _json.dumps({"calls": len(calls), "rejected_calls": rejected,
+                                            "asserts_rewritten": rewritten})})
+    return pd.DataFrame(rows, columns=QUESTIONS.column_names)

@@ -278,3 +278,19 @@ def test_non_root_path_user_namespace():
         r = eng.run([prog], [["assert f(1) == 2", "assert net() == 'blocked'", "write()"]])[0]
     assert r.verdicts == ["pass", "pass", "error"] and "Read-only" in r.errors[2]
     assert not os.path.exists("/var/tmp/acecoder-userns-probe")
+
+
+def test_evaluate_returns_reprs_made_in_the_sandbox(engine):
+    prog = ("def f(x):\n    return {'a': x * 2}\n"
+            "class Liar:\n    def __repr__(self):\n        while True:\n            pass\n"
+            "def big():\n    return 'z' * 10_000\n")
+    [r] = engine.evaluate([prog], [["f(1)", "f('ab')['a']", "Liar()", "1 +", "f(None)", "big()", "len(big())"]])
+    assert r.verdicts == ["pass", "pass", "timeout", "syntax_error", "error", "error", "pass"]
+    assert r.values == ["{'a': 2}", "'abab'", None, None, None, None, "10000"]
+    assert r.errors[5].startswith("ValueTooLarge")  # a repr too long to be an expected value
+    # rows that never run still get one (None) value per expression; the tests mode reports no values
+    [bad, syn] = engine.evaluate(["", "x = ("], [["1"], ["1", "2"]])
+    assert bad.values == [None] and syn.values == [None, None] and syn.status == "syntax_error"
+    assert engine.run([ADD], [["assert f(1) == 2"]])[0].values is None
+    with pytest.raises(ValueError, match="mode"):
+        ExecConfig(mode="eval")

@@ -79,3 +79,75 @@ def test_assert_call_for_hybrid_mode():
     assert grounded.assert_call("assert len(add(1, 2)) == 3") == "len(add(1, 2))"
     assert grounded.assert_call("assert add(1, 2) > 0") is None
     assert grounded.assert_call("assert x") is None
+
+
+# ---------------------------------------------------------------- synthesis through the real engine
+import json  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from acecoder_lib import data  # noqa: E402
+from acecoder_lib.execution import ExecConfig, ExecutionEngine  # noqa: E402
+
+FIX = __import__("pathlib").Path(__file__).parent / "fixtures" / "data"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with ExecutionEngine(workers=2, config=ExecConfig(test_timeout_s=0.5, setup_timeout_s=1.0)) as eng:
+        yield eng
+
+
+def _seeds():
+    df = data.load_codeio(path=FIX / "codeio_small.jsonl")
+    extra = json.loads(df.iloc[2]["extra"])
+    broken = [  # no generator; a generator that raises; a reference that always raises
+        dict(df.iloc[2], seed_id="no-gen", extra=json.dumps(dict(extra, input_generator=""))),
+        dict(df.iloc[2], seed_id="bad-gen", extra=json.dumps(dict(extra, input_generator=(
+            "def generate_inputs(rng):\n    raise RuntimeError('boom')\n")))),
+        dict(df.iloc[2], seed_id="bad-ref", code="def main_solution(word):\n    raise ValueError(word)\n"),
+    ]
+    return pd.concat([df, pd.DataFrame(broken)], ignore_index=True)
+
+
+def _run_in_engine(engine, program, tests):
+    return engine.run([program], [tests])[0]
+
+
+def test_grounded_asserts_hold_on_the_reference_and_catch_a_wrong_program(engine):
+    seeds = _seeds()
+    rows = grounded.grounded_synthesize(seeds, engine.evaluate, n_random=12, n_edge=4, max_tests=10)
+    assert rows["seed_id"].tolist() == seeds["seed_id"].tolist()  # one row per seed, none dropped
+    status = dict(zip(rows["seed_id"], rows["status"]))
+    assert status["no-gen"] == "no_generator" and status["bad-gen"] == "generator_failed"
+    assert status["bad-ref"] == "reference_failed"
+    good = rows[rows["status"] == "ok"]
+    assert len(good) == 3
+    for row in good.itertuples():
+        assert 5 <= len(row.tests) <= 10 and len(set(row.tests)) == len(row.tests)
+        assert all(t.startswith("assert main_solution(") for t in row.tests)
+        assert _run_in_engine(engine, row.reference, row.tests).all_passed  # expected values are the reference's
+    add = good[good["seed_id"] == "codeio-00000"].iloc[0]
+    assert "{'sum'" not in " ".join(add["tests"])  # the single-key dict wrapper is unwrapped to a plain int
+    assert json.loads(add["detail"])["unwrapped_key"] == "sum"
+    wrong = "def main_solution(a, b):\n    return a - b\n"
+    assert _run_in_engine(engine, wrong, add["tests"]).pass_rate < 1.0
+
+
+def test_hybrid_recomputes_the_llm_expected_values(engine):
+    seeds = _seeds().head(3)
+    vowels = seeds.iloc[2]
+    llm = pd.DataFrame([{
+        "question_id": f"{vowels.seed_id}:llm", "seed_id": vowels.seed_id, "source": "codeio", "method": "llm",
+        "question": "Count the vowels.", "entry_point": "count_vowels", "reference": vowels.code, "status": "ok",
+        "detail": "{}", "tests": [f"assert count_vowels({w!r}) == 99" for w in ("apple", "sky", "queue", "a", "", "xyz")]
+        + ["assert count_vowels(None) == 0"]}, {
+        "question_id": "codeio-00000:llm", "seed_id": "codeio-00000", "source": "codeio", "method": "llm",
+        "question": "", "entry_point": "", "reference": "", "status": "unparseable", "detail": "{}",
+        "tests": ["assert False"]}])
+    rows = grounded.hybrid_synthesize(llm, seeds, engine.evaluate)
+    ok = rows.iloc[0]
+    assert ok["status"] == "ok" and "assert count_vowels('apple') == 2" in ok["tests"]
+    assert len(ok["tests"]) == 6 and json.loads(ok["detail"])["rejected_calls"] == 1  # None makes the reference raise
+    assert _run_in_engine(engine, ok["reference"], ok["tests"]).all_passed
+    assert rows.iloc[1]["status"] == "llm_unusable" and rows.iloc[1]["tests"] == ["assert False"]

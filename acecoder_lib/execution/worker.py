@@ -158,7 +158,9 @@ class Zygote:
                 if e == "setup" and setup is None:
                     setup, progress = msg, True
                 elif e == "D" and isinstance(msg.get("k"), int) and msg["k"] not in done:
-                    done[msg["k"]] = (msg.get("v"), msg.get("err"), float(msg.get("s") or 0.0))
+                    r = msg.get("r")
+                    done[msg["k"]] = (msg.get("v"), msg.get("err"), float(msg.get("s") or 0.0),
+                                      r if isinstance(r, str) else None)
                     progress = True
                 elif e == "end":
                     finished = True
@@ -274,16 +276,16 @@ class Zygote:
             time.sleep(0.01)
 
     # -- per job
-    def compiled(self, tests: list, strict: bool) -> list:
+    def compiled(self, tests: list, strict: bool, mode: str = "tests") -> list:
         """Tests compiled once in the zygote (children inherit the code objects; the 16 programs of a question
         share their tests). compile() never runs the text; the parser has recursion guards."""
         out = []
         cache = self._code_cache
         for k, src in enumerate(tests):
-            key = (src, k, strict)
+            key = (src, k, strict, mode)
             code = cache.get(key)
             if code is None:
-                code = compile_test(src, k, strict)
+                code = compile_test(src, k, strict, mode)
                 if len(src) <= MAX_CACHED_TEST_CHARS:
                     if len(cache) >= MAX_CACHED_TESTS:  # keep the zygote small: fork cost grows with its memory
                         cache.clear()
@@ -294,9 +296,10 @@ class Zygote:
     def run_job(self, job: dict) -> dict:
         """All tests of one program -> result dict (see engine.ProgramResult)."""
         program, tests, cfg = job["program"], job["tests"], job["cfg"]
-        tests = self.compiled(tests, cfg["strict_equality"])
+        mode = cfg.get("mode", "tests")
+        tests = self.compiled(tests, cfg["strict_equality"], mode)
         n = len(tests)
-        verdicts, errors, secs = [None] * n, [None] * n, [0.0] * n
+        verdicts, errors, secs, values = [None] * n, [None] * n, [0.0] * n, [None] * n
         out = bytearray()
         status, detail = "ok", ""
         start = 0
@@ -304,9 +307,9 @@ class Zygote:
             if self._pending_cleanup:
                 self.cleanup()
             setup, done, current, death = self._run_child(program, tests, start, cfg, out)
-            for k, (v, err, s) in done.items():
+            for k, (v, err, s, r) in done.items():
                 if 0 <= k < n:
-                    verdicts[k], errors[k], secs[k] = v, err, s
+                    verdicts[k], errors[k], secs[k], values[k] = v, err, s, r
             if setup is None or setup.get("v") != "ok":  # the program itself did not load
                 if setup is None:
                     v, why = death or ("crash", "no report from the sandbox")
@@ -334,8 +337,11 @@ class Zygote:
         for k in range(n):
             if verdicts[k] is None:
                 verdicts[k], errors[k] = "fail", "not run (stop_at_first_failure)"
-        return {"op": "result", "status": status, "verdicts": verdicts, "errors": errors, "seconds": secs,
-                "output": out.decode("utf-8", "replace"), "detail": detail}
+        res = {"op": "result", "status": status, "verdicts": verdicts, "errors": errors, "seconds": secs,
+               "output": out.decode("utf-8", "replace"), "detail": detail}
+        if mode == "values":
+            res["values"] = [val if verdicts[k] == "pass" else None for k, val in enumerate(values)]
+        return res
 
     def serve(self):
         """Job loop on stdin/stdout until EOF or a quit frame."""
