@@ -68,19 +68,34 @@ class CompletionCache:
 
 
 def cached_generate(backend, prompts: Sequence, cache: CompletionCache, namespace: str, batch_size: int = 8,
-                    progress: Callable[[int, int], None] | None = None, **gen_kwargs) -> list[list[str]]:
-    """``backend.generate`` for the prompts not in ``cache``, in batches saved as they finish; all results in order."""
+                    progress: Callable[[int, int], None] | None = None, failures: dict | None = None,
+                    **gen_kwargs) -> list[list[str]]:
+    """``backend.generate`` for the prompts not in ``cache``, in batches saved as they finish; all results in order.
+
+    With ``failures`` (a dict), a batch whose backend call raises (a timeout, a server error) does not stop the rest:
+    its prompts get ``n`` empty completions, are NOT cached (a rerun retries them), and ``failures[index]`` holds the
+    error text for each of their prompt indexes. Without it, the error propagates (batches already done are kept)."""
     keys = [prompt_key(namespace, p, gen_kwargs) for p in prompts]
     todo = list(dict.fromkeys(k for k in keys if k not in cache))  # one call per distinct prompt
     first_index = {k: keys.index(k) for k in todo}
     done = len(set(keys)) - len(todo)
+    failed: dict[str, str] = {}
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
-        outputs = backend.generate([prompts[first_index[k]] for k in chunk], **gen_kwargs)
-        if len(outputs) != len(chunk):
-            raise RuntimeError(f"backend returned {len(outputs)} results for {len(chunk)} prompts")
+        try:
+            outputs = backend.generate([prompts[first_index[k]] for k in chunk], **gen_kwargs)
+            if len(outputs) != len(chunk):
+                raise RuntimeError(f"backend returned {len(outputs)} results for {len(chunk)} prompts")
+        except Exception as exc:
+            if failures is None:
+                raise
+            failed.update({k: f"{type(exc).__name__}: {exc}"[:500] for k in chunk})
+            continue
         cache.put_many(dict(zip(chunk, [list(o) for o in outputs])))
         done += len(chunk)
         if progress:
             progress(done, len(set(keys)))
-    return [list(cache.get(k)) for k in keys]
+    n = gen_kwargs.get("n", 1)
+    if failures is not None:
+        failures.update({i: failed[k] for i, k in enumerate(keys) if k in failed})
+    return [[""] * n if k in failed else list(cache.get(k)) for k in keys]

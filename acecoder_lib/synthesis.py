@@ -68,18 +68,21 @@ def llm_synthesize(seeds: pd.DataFrame, backend, cache: CompletionCache, namespa
                    seed: int = 0, progress=None) -> pd.DataFrame:
     """One ``02_questions`` row per seed from the LLM's JSON answers (see module docstring)."""
     messages = [prompts.synthesis_messages(row.code, row.instruction or "") for row in seeds.itertuples()]
+    failures: dict[int, str] = {}
     answers = cached_generate(backend, messages, cache, namespace=namespace, batch_size=batch_size,
-                              progress=progress, n=1, temperature=temperature, max_new_tokens=max_new_tokens,
-                              seed=seed)
+                              progress=progress, failures=failures, n=1, temperature=temperature,
+                              max_new_tokens=max_new_tokens, seed=seed)
     rows = []
-    for row, [answer] in zip(seeds.itertuples(), answers):
+    for i, (row, [answer]) in enumerate(zip(seeds.itertuples(), answers)):
         parsed = parse_synthesis(answer)
+        if i in failures:  # the backend failed (timeout, server error): counted, retried by the next run
+            parsed.status = "backend_error"
         rows.append({
             "question_id": f"{row.seed_id}:llm", "seed_id": row.seed_id, "source": row.source, "method": "llm",
             "question": parsed.question, "tests": parsed.tests, "entry_point": entry_point_of(parsed.tests),
             "reference": row.code, "status": parsed.status,
             "detail": json.dumps({"dropped_tests": parsed.dropped_tests, "drop_reasons": parsed.drop_reasons,
-                                  "answer_chars": len(answer or "")}),
+                                  "answer_chars": len(answer or ""), "backend_error": failures.get(i, "")}),
         })
     return pd.DataFrame(rows, columns=QUESTIONS.column_names)
 

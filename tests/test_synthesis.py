@@ -78,3 +78,25 @@ def test_code_only_variant_for_seeds_without_instruction(tmp_path):
 def test_entry_point_of_skips_builtins():
     assert entry_point_of(["assert len(f(1)) == 2", "assert sorted(f(2)) == [1]", "bad syntax ("]) == "f"
     assert entry_point_of(["assert True"]) == ""
+
+
+class FlakyBackend(CannedBackend):
+    """Times out on the first call only, like a hosted API under load."""
+
+    def generate(self, prompts, n=1, **kw):
+        if self.calls == 0:
+            self.calls += 1
+            raise TimeoutError("read timed out")
+        return super().generate(prompts, n=n, **kw)
+
+
+def test_a_backend_failure_is_counted_not_cached_and_retried(tmp_path):
+    path = tmp_path / "cache.jsonl"
+    backend = FlakyBackend({"return a + b": GOOD})
+    rows = llm_synthesize(_seeds(), backend, CompletionCache(path), namespace="canned:test", batch_size=1)
+    assert rows["status"].tolist()[0] == "backend_error" and rows.iloc[0]["tests"] == ["assert False"]
+    assert "TimeoutError" in json.loads(rows.iloc[0]["detail"])["backend_error"]
+    assert len(CompletionCache(path)) == 2  # the failed prompt was not cached
+    again = llm_synthesize(_seeds(), backend, CompletionCache(path), namespace="canned:test", batch_size=1)
+    assert again.iloc[0]["status"] in ("ok", "repaired")  # the rerun asked again, and only for that prompt
+    assert backend.calls == 1 + 2 + 1

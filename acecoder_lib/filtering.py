@@ -1,0 +1,201 @@
+"""Phase 03: keep only the tests a solver passes (ACECODER section 3; notebooks/03_filter_tests.ipynb).
+
+Two oracles, one mechanism (``filter_tests``): run one program per question against its synthesized tests through
+the execution engine, drop every test it fails, skip the question when it passes too few, drop it when too few
+tests are left.
+
+- proxy filter (the paper's): the program is a proxy model's greedy answer to the question and its first two
+  tests, with the paper's prefill (``proxy_programs``). Paper: Qwen2.5-Coder-32B-Instruct.
+- reference filter (beyond the paper): the program is the seed's own reference code, where it has one.
+
+    programs = filtering.proxy_programs(questions, backend, cache)            # one greedy answer per question
+    kept, report = filtering.filter_tests(questions, programs["program"], engine, oracle="proxy")
+    filtering.table1(before, after)                                           # Table 1's shape
+
+Thresholds default to the paper's (PAPER_FACTS section 3): skip when the oracle passes <= 3 tests
+(``min_passed=4``), drop questions with < 5 tests left (``min_tests=5``).
+"""
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+from . import prompts
+from .cache import CompletionCache, cached_generate
+from .extract import build_program, extract_code, top_level_functions
+from .schemas import Column, Schema, register
+
+PAPER_MIN_PASSED = 4  # "skip the question if the proxy passes <= 3 tests"
+PAPER_MIN_TESTS = 5  # "drop questions with < 5 tests left"
+FILTER_STATUSES = ("kept", "no_program", "program_broken", "oracle_passed_too_few", "too_few_tests_left")
+
+FILTERED = register(Schema(
+    name="03_questions",
+    version=1,
+    doc="The filtered question table phases 04-09 read: tests verified by an oracle, a train/heldout split.",
+    columns=(
+        Column("question_id", "str"),
+        Column("seed_id", "str"),
+        Column("source", "str"),
+        Column("method", "str", doc="how the tests were synthesized: llm | grounded | hybrid"),
+        Column("question", "str"),
+        Column("tests", "list[str]", doc="the verified tests"),
+        Column("entry_point", "str"),
+        Column("oracle", "str", doc="the filter that verified the tests: proxy | reference"),
+        Column("n_tests_synthesized", "int"),
+        Column("n_tests", "int"),
+        Column("reference", "str", doc="seed reference code (for analysis and SFT warm-up; never shown to a policy)"),
+        Column("reference_chars", "int", doc="a difficulty proxy: length of the reference"),
+        Column("split", "str", doc="train | heldout (by a hash of question_id, stable across runs)"),
+    ),
+))
+
+REPORT = register(Schema(
+    name="03_filter_report",
+    version=1,
+    doc="One row per (question, oracle) that was run: what the oracle passed and what became of the question.",
+    columns=(
+        Column("question_id", "str"),
+        Column("source", "str"),
+        Column("method", "str"),
+        Column("oracle", "str", doc="proxy | reference"),
+        Column("status", "str", doc=" | ".join(FILTER_STATUSES)),
+        Column("n_tests_synthesized", "int"),
+        Column("n_passed", "int", doc="tests the oracle program passed"),
+        Column("passed_mask", "list[int]", doc="1 where the oracle passed test k, else 0"),
+        Column("program_status", "str", doc="the engine's status of the oracle program (ok, syntax_error, ...)"),
+        Column("detail", "str"),
+    ),
+))
+
+
+def usable_questions(questions: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``02_questions`` worth filtering: status ok/repaired and tests other than the paper's `assert False`."""
+    ok = questions["status"].isin(["ok", "repaired"]) & questions["tests"].map(lambda t: list(t) != ["assert False"])
+    return questions[ok].reset_index(drop=True)
+
+
+def proxy_programs(questions: pd.DataFrame, backend, cache: CompletionCache, namespace: str | None = None,
+                   max_new_tokens: int = 512, n_tests_shown: int = 2, batch_size: int = 8,
+                   progress=None) -> pd.DataFrame:
+    """The proxy's greedy program per question (paper prompt + prefill), extracted; one row per question."""
+    namespace = namespace or backend.namespace
+    messages = [prompts.solve_messages(q.question, list(q.tests), n_tests_shown=n_tests_shown)
+                for q in questions.itertuples()]
+    answers = cached_generate(backend, messages, cache, namespace=namespace, batch_size=batch_size,
+                              progress=progress, n=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=0)
+    rows = []
+    for q, [answer] in zip(questions.itertuples(), answers):
+        # the completion continues the prefilled "```python" line: extract from prefill + completion
+        ex = extract_code(prompts.SOLVE_PREFILL + (answer or ""), entry_point=q.entry_point or None)
+        rows.append({"question_id": q.question_id, "program": build_program(ex.code) if ex.code else "",
+                     "extraction": ex.status, "completion": answer})
+    return pd.DataFrame(rows, columns=["question_id", "program", "extraction", "completion"])
+
+
+def reference_programs(questions: pd.DataFrame) -> list[str]:
+    """The seed reference per question, aliased to the tests' entry point when the question renamed the function."""
+    import ast
+
+    out = []
+    for q in questions.itertuples():
+        code = q.reference or ""
+        if code and q.entry_point:
+            try:
+                funcs = top_level_functions(ast.parse(code))
+            except (SyntaxError, ValueError):
+                funcs = []
+            if q.entry_point not in funcs and "main_solution" in funcs:
+                code += f"\n\n{q.entry_point} = main_solution\n"
+        out.append(code)
+    return out
+
+
+def filter_tests(questions: pd.DataFrame, programs, engine, oracle: str, min_passed: int = PAPER_MIN_PASSED,
+                 min_tests: int = PAPER_MIN_TESTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept questions with only the passed tests, one report row per question); see the module docstring."""
+    programs = list(programs)
+    if len(programs) != len(questions):
+        raise ValueError(f"{len(programs)} programs for {len(questions)} questions; one each is needed")
+    runnable = [i for i, p in enumerate(programs) if isinstance(p, str) and p.strip()]
+    results = dict(zip(runnable, engine.run([programs[i] for i in runnable],
+                                            [list(questions.iloc[i]["tests"]) for i in runnable])))
+    kept, report = [], []
+    for i, q in enumerate(questions.itertuples()):
+        tests = list(q.tests)
+        res = results.get(i)
+        mask = [int(v == "pass") for v in res.verdicts] if res is not None else [0] * len(tests)
+        passed = [t for t, m in zip(tests, mask) if m]
+        if res is None:
+            status, detail = "no_program", "the oracle produced no program"
+        elif res.status != "ok":
+            status, detail = "program_broken", res.detail[:300]
+        elif len(passed) < min_passed:
+            status, detail = "oracle_passed_too_few", f"passed {len(passed)} < {min_passed}"
+        elif len(passed) < min_tests:
+            status, detail = "too_few_tests_left", f"{len(passed)} tests left < {min_tests}"
+        else:
+            status, detail = "kept", ""
+        report.append({"question_id": q.question_id, "source": q.source, "method": q.method, "oracle": oracle,
+                       "status": status, "n_tests_synthesized": len(tests), "n_passed": len(passed),
+                       "passed_mask": mask, "program_status": res.status if res is not None else "none",
+                       "detail": detail})
+        if status == "kept":
+            kept.append({"question_id": q.question_id, "seed_id": q.seed_id, "source": q.source, "method": q.method,
+                         "question": q.question, "tests": passed, "entry_point": q.entry_point, "oracle": oracle,
+                         "n_tests_synthesized": len(tests), "n_tests": len(passed), "reference": q.reference or "",
+                         "reference_chars": len(q.reference or "")})
+    kept_df = pd.DataFrame(kept, columns=[c for c in FILTERED.column_names if c != "split"])
+    return kept_df, pd.DataFrame(report, columns=REPORT.column_names)
+
+
+def assign_split(question_ids, heldout_fraction: float, salt: str = "acecoder") -> list[str]:
+    """'heldout' for a stable pseudo-random ``heldout_fraction`` of ids (sha256 of salt + id), else 'train'."""
+    if not 0.0 <= heldout_fraction < 1.0:
+        raise ValueError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
+    out = []
+    for qid in question_ids:
+        h = int.from_bytes(hashlib.sha256(f"{salt}:{qid}".encode()).digest()[:8], "big") / 2 ** 64
+        out.append("heldout" if h < heldout_fraction else "train")
+    return out
+
+
+def filter_yield(report: pd.DataFrame) -> pd.DataFrame:
+    """Per oracle and status: questions, tests before, tests passed (the notebook's summary table)."""
+    return (report.groupby(["oracle", "status"], as_index=False)
+            .agg(questions=("question_id", "size"), tests_synthesized=("n_tests_synthesized", "sum"),
+                 tests_passed=("n_passed", "sum")))
+
+
+def compare_oracles(report: pd.DataFrame, a: str = "proxy", b: str = "reference") -> pd.DataFrame:
+    """Per question run by both oracles: tests each keeps, tests both keep, and whether each keeps the question."""
+    left = report[report["oracle"] == a].set_index("question_id")
+    right = report[report["oracle"] == b].set_index("question_id")
+    common = left.index.intersection(right.index)
+    rows = []
+    for qid in common:
+        ma, mb = list(left.at[qid, "passed_mask"]), list(right.at[qid, "passed_mask"])
+        rows.append({"question_id": qid, "source": left.at[qid, "source"], f"{a}_passed": sum(ma),
+                     f"{b}_passed": sum(mb), "both_passed": sum(x and y for x, y in zip(ma, mb)),
+                     f"{a}_only": sum(x and not y for x, y in zip(ma, mb)),
+                     f"{b}_only": sum(y and not x for x, y in zip(ma, mb)),
+                     f"{a}_kept": left.at[qid, "status"] == "kept", f"{b}_kept": right.at[qid, "status"] == "kept"})
+    return pd.DataFrame(rows)
+
+
+def table1(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """ACECODER Table 1's shape: questions and mean tests per source, before and after filtering (+ a total row)."""
+    def side(df, label):
+        n = df["tests"].map(len)
+        g = df.assign(n=n).groupby("source").agg(**{f"questions_{label}": ("question_id", "size"),
+                                                    f"tests_{label}": ("n", "sum")})
+        return g
+
+    t = side(before, "before").join(side(after, "after"), how="left").fillna(0)
+    t.loc["total"] = t.sum()
+    t = t.astype(int)
+    t["avg_tests_before"] = (t["tests_before"] / t["questions_before"].where(t["questions_before"] > 0)).round(2)
+    t["avg_tests_after"] = (t["tests_after"] / t["questions_after"].where(t["questions_after"] > 0)).round(2)
+    return t.reset_index()[["source", "questions_before", "avg_tests_before", "questions_after", "avg_tests_after",
+                            "tests_before", "tests_after"]]

@@ -1,0 +1,108 @@
+"""Phase 03: the paper's thresholds on real engine verdicts, both oracles, Table 1, the split."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from acecoder_lib import filtering
+from acecoder_lib.cache import CompletionCache
+from acecoder_lib.execution import ExecConfig, ExecutionEngine
+from acecoder_lib.synthesis import QUESTIONS
+
+ADD_TESTS = [f"assert add({a}, {b}) == {a + b}" for a, b in [(1, 2), (0, 0), (5, 5), (2, 3), (9, 1), (4, 4)]]
+WRONG_TESTS = ["assert add(1, 1) == 3", "assert add(2, 2) == 5"]  # hallucinated expected values
+
+
+def _q(qid, tests, reference, entry="add", source="codeio", method="llm", status="ok"):
+    return {"question_id": qid, "seed_id": qid.split(":")[0], "source": source, "method": method,
+            "question": f"Add two integers a and b ({qid}).", "tests": tests, "entry_point": entry, "reference": reference,
+            "status": status, "detail": "{}"}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with ExecutionEngine(workers=2, config=ExecConfig(test_timeout_s=0.5, setup_timeout_s=1.0)) as eng:
+        yield eng
+
+
+@pytest.fixture()
+def questions():
+    ref = "def main_solution(a, b):\n    return a + b\n"
+    return pd.DataFrame([
+        _q("s1:llm", ADD_TESTS + WRONG_TESTS, ref),                  # 6 good tests, 2 wrong ones
+        _q("s2:llm", ADD_TESTS[:4] + WRONG_TESTS, ref),              # 4 good: passes the proxy rule, too few left
+        _q("s3:llm", ADD_TESTS[:3] + WRONG_TESTS * 2, ref),          # 3 good: the oracle passes <= 3 -> skipped
+        _q("s4:llm", ADD_TESTS, "", source="stack"),                 # no reference
+        _q("s5:llm", ["assert False"], ref, status="unparseable"),   # the paper's placeholder
+    ], columns=QUESTIONS.column_names)
+
+
+def test_paper_thresholds_on_the_reference_oracle(engine, questions):
+    usable = filtering.usable_questions(questions)
+    assert usable["question_id"].tolist() == ["s1:llm", "s2:llm", "s3:llm", "s4:llm"]
+    programs = filtering.reference_programs(usable)
+    assert programs[0].endswith("add = main_solution\n") and programs[3] == ""
+    kept, report = filtering.filter_tests(usable, programs, engine, oracle="reference")
+    status = dict(zip(report["question_id"], report["status"]))
+    assert status == {"s1:llm": "kept", "s2:llm": "too_few_tests_left", "s3:llm": "oracle_passed_too_few",
+                      "s4:llm": "no_program"}
+    assert kept["question_id"].tolist() == ["s1:llm"] and kept.iloc[0]["tests"] == ADD_TESTS
+    assert kept.iloc[0]["n_tests_synthesized"] == 8 and kept.iloc[0]["n_tests"] == 6
+    assert report.iloc[0]["passed_mask"] == [1] * 6 + [0, 0]
+    # thresholds are parameters: with min_tests=4 the second question survives
+    kept4, _ = filtering.filter_tests(usable, programs, engine, oracle="reference", min_tests=4)
+    assert kept4["question_id"].tolist() == ["s1:llm", "s2:llm"]
+
+
+def test_a_broken_oracle_program_is_counted_not_raised(engine, questions):
+    usable = filtering.usable_questions(questions).head(2)
+    kept, report = filtering.filter_tests(usable, ["def add(a, b) return", "import sys\nsys.exit(3)\n"], engine,
+                                          oracle="proxy")
+    assert kept.empty and report["status"].tolist() == ["program_broken", "program_broken"]
+    assert report["program_status"].tolist() == ["syntax_error", "crash"]
+    with pytest.raises(ValueError, match="one each"):
+        filtering.filter_tests(usable, ["x = 1"], engine, oracle="proxy")
+
+
+class ScriptedProxy:
+    """Greedy 'model' answering after the paper's prefill: one right and one wrong program."""
+
+    namespace = "scripted:proxy"
+
+    def generate(self, prompts, n=1, **kw):
+        assert all(p[-1]["role"] == "assistant" and p[-1]["content"].endswith("```python") for p in prompts)
+        right, wrong = "\ndef add(a, b):\n    return a + b\n```\nThis adds.", "\ndef add(a, b):\n    return a * b\n```"
+        return [[right]] + [[wrong]] * (len(prompts) - 1)
+
+
+def test_proxy_programs_extract_after_the_prefill_and_compare_with_the_reference(engine, questions, tmp_path):
+    usable = filtering.usable_questions(questions).head(2)
+    progs = filtering.proxy_programs(usable, ScriptedProxy(), CompletionCache(tmp_path / "c.jsonl"))
+    assert progs["extraction"].tolist() == ["ok", "ok"]
+    assert progs.iloc[0]["program"].strip() == "def add(a, b):\n    return a + b"
+    _, proxy_report = filtering.filter_tests(usable, progs["program"], engine, oracle="proxy")
+    _, ref_report = filtering.filter_tests(usable, filtering.reference_programs(usable), engine, oracle="reference")
+    both = filtering.compare_oracles(pd.concat([proxy_report, ref_report]))
+    first, second = both.iloc[0], both.iloc[1]
+    assert (first["proxy_passed"], first["reference_passed"], first["both_passed"]) == (6, 6, 6)
+    # a*b agrees with a+b only on add(0, 0) and add(2, 2) -> only one of the synthesized tests, so it is skipped
+    assert second["proxy_passed"] == 1 and not second["proxy_kept"] and second["reference_only"] == 3
+    table = filtering.filter_yield(pd.concat([proxy_report, ref_report]))
+    assert set(table["oracle"]) == {"proxy", "reference"} and int(table["questions"].sum()) == 4
+
+
+def test_table1_and_the_stable_split():
+    before = pd.DataFrame({"question_id": ["a", "b", "c"], "source": ["x", "x", "y"],
+                           "tests": [["t"] * 10, ["t"] * 20, ["t"] * 5]})
+    after = pd.DataFrame({"question_id": ["a"], "source": ["x"], "tests": [["t"] * 8]})
+    t = filtering.table1(before, after).set_index("source")
+    assert t.loc["x", "questions_before"] == 2 and t.loc["x", "avg_tests_before"] == 15.0
+    assert t.loc["x", "questions_after"] == 1 and t.loc["x", "avg_tests_after"] == 8.0
+    assert t.loc["y", "questions_after"] == 0 and pd.isna(t.loc["y", "avg_tests_after"])
+    assert t.loc["total", "questions_before"] == 3 and t.loc["total", "tests_after"] == 8
+    ids = [f"q{i}" for i in range(2000)]
+    split = filtering.assign_split(ids, 0.1)
+    assert split == filtering.assign_split(ids, 0.1)  # stable across calls (and runs: sha256, not hash())
+    assert 150 < split.count("heldout") < 250
+    with pytest.raises(ValueError):
+        filtering.assign_split(ids, 1.0)
