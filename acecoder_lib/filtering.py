@@ -47,7 +47,7 @@ FILTERED = register(Schema(
         Column("n_tests", "int"),
         Column("reference", "str", doc="seed reference code (for analysis and SFT warm-up; never shown to a policy)"),
         Column("reference_chars", "int", doc="a difficulty proxy: length of the reference"),
-        Column("split", "str", doc="train | heldout (by a hash of question_id, stable across runs)"),
+        Column("split", "str", doc="train | heldout (by a hash of seed_id, so no seed is on both sides; stable)"),
     ),
 ))
 
@@ -150,13 +150,15 @@ def filter_tests(questions: pd.DataFrame, programs, engine, oracle: str, min_pas
     return kept_df, pd.DataFrame(report, columns=REPORT.column_names)
 
 
-def assign_split(question_ids, heldout_fraction: float, salt: str = "acecoder") -> list[str]:
-    """'heldout' for a stable pseudo-random ``heldout_fraction`` of ids (sha256 of salt + id), else 'train'."""
+def assign_split(ids, heldout_fraction: float, salt: str = "acecoder") -> list[str]:
+    """'heldout' for a stable pseudo-random ``heldout_fraction`` of ids (sha256 of salt + id), else 'train'.
+
+    Pass seed ids, not question ids: two questions made from one seed (grounded and hybrid) must share a side."""
     if not 0.0 <= heldout_fraction < 1.0:
         raise ValueError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
     out = []
-    for qid in question_ids:
-        h = int.from_bytes(hashlib.sha256(f"{salt}:{qid}".encode()).digest()[:8], "big") / 2 ** 64
+    for key in ids:
+        h = int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:8], "big") / 2 ** 64
         out.append("heldout" if h < heldout_fraction else "train")
     return out
 
@@ -199,3 +201,23 @@ def table1(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     t["avg_tests_after"] = (t["tests_after"] / t["questions_after"].where(t["questions_after"] > 0)).round(2)
     return t.reset_index()[["source", "questions_before", "avg_tests_before", "questions_after", "avg_tests_after",
                             "tests_before", "tests_after"]]
+
+
+def plot_table1(table: pd.DataFrame):
+    """Table 1 as bars: questions and mean tests per source, before and after filtering."""
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    t = table[table["source"] != "total"]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("questions", "mean tests per question"))
+    for when, colour in (("before", "#9aa5b1"), ("after", "#1f77b4")):
+        fig.add_trace(go.Bar(x=t["source"], y=t[f"questions_{when}"], name=f"{when} filtering",
+                             marker_color=colour, legendgroup=when), row=1, col=1)
+        fig.add_trace(go.Bar(x=t["source"], y=t[f"avg_tests_{when}"], name=f"{when} filtering",
+                             marker_color=colour, legendgroup=when, showlegend=False), row=1, col=2)
+    fig.update_layout(title="Table 1: questions and tests per source, before and after the test filter",
+                      barmode="group")
+    fig.update_xaxes(title_text="source")
+    fig.update_yaxes(title_text="questions (count)", row=1, col=1)
+    fig.update_yaxes(title_text="tests per question (mean)", row=1, col=2)
+    return fig

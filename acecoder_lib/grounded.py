@@ -179,7 +179,8 @@ def assert_call(test: str) -> str | None:
 
 # ---------------------------------------------------------------- running the seed's code (through the engine)
 
-GROUNDED_STATUSES = ("ok", "no_reference", "no_generator", "generator_failed", "reference_failed", "too_few_tests")
+GROUNDED_STATUSES = ("ok", "no_reference", "no_generator", "generator_failed", "reference_failed", "too_few_tests",
+                     "unstable_reference")
 
 
 def _codeio_parts(row) -> dict | None:
@@ -241,11 +242,12 @@ def _pick_tests(pairs: list[tuple[str, str, bool]], max_tests: int) -> list[tupl
     return chosen
 
 
-def grounded_synthesize(seeds, evaluate, n_random: int = 24, n_edge: int = 8, max_tests: int = 20,
+def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_tests: int = 20,
                         min_tests: int = 5, rng_seed: int = 0):
     """``02_questions`` rows (method "grounded") for CodeIO seeds: inputs from the seed's generator, expected values
-    from its reference, both run through ``evaluate(programs, expressions) -> [ProgramResult]``
-    (``ExecutionEngine.evaluate``: the code runs in the sandbox, only reprs come back, parsed by literal_eval)."""
+    from its reference, both run through the execution ``engine`` (``ExecutionEngine.evaluate``: the code runs in the
+    sandbox, only reprs come back, parsed by literal_eval). Asserts a rerun of the reference does not reproduce
+    are dropped (``drop_unstable``)."""
     import ast as _ast
     import json as _json
 
@@ -260,7 +262,7 @@ def grounded_synthesize(seeds, evaluate, n_random: int = 24, n_edge: int = 8, ma
         ok = p is not None and p["generator"] and p["code"]
         gen_programs.append(("from random import Random\nimport random\n" + p["code"] + "\n\n" + p["generator"]) if ok else "")
         gen_exprs.append([f"{p['generator_entry']}(Random({rng_seed * 100_003 + i}))" for i in range(n_random)] if ok else [])
-    gen_results = evaluate(gen_programs, gen_exprs)
+    gen_results = engine.evaluate(gen_programs, gen_exprs)
     samples: list[list[dict]] = []
     for res in gen_results:
         got = []
@@ -279,7 +281,7 @@ def grounded_synthesize(seeds, evaluate, n_random: int = 24, n_edge: int = 8, ma
         ref_programs.append(p["code"] if usable else "")
         ref_exprs.append([f"{p['entry']}(**{c!r})" for c, _ in usable])
         ref_inputs.append(usable)
-    ref_results = evaluate(ref_programs, ref_exprs)
+    ref_results = engine.evaluate(ref_programs, ref_exprs)
     # 3. asserts
     for row, p, got, usable, results in zip(seeds.itertuples(), parts, samples, ref_inputs, ref_results):
         base = {"question_id": f"{row.seed_id}:grounded", "seed_id": row.seed_id, "source": row.source,
@@ -329,7 +331,31 @@ def grounded_synthesize(seeds, evaluate, n_random: int = 24, n_edge: int = 8, ma
         rows.append({**base, "question": question, "tests": tests if tests else ["assert False"],
                      "entry_point": p["entry"], "reference": reference, "status": status,
                      "detail": _json.dumps(detail)})
-    return pd.DataFrame(rows, columns=QUESTIONS.column_names)
+    return drop_unstable(pd.DataFrame(rows, columns=QUESTIONS.column_names), engine, min_tests)
+
+
+def drop_unstable(rows, engine, min_tests: int):
+    """Re-run each ok row's reference on its own asserts, in order and reversed, in fresh sandboxes; drop every
+    assert that fails either run. Catches references that use unseeded randomness, the clock or global state (some
+    CodeIO tasks do), whose "expected values" would not be reproducible. Counted in ``detail["unstable"]``."""
+    import json as _json
+
+    rows = rows.copy()
+    idx = [i for i, s in enumerate(rows["status"]) if s == "ok"]
+    programs = [rows.at[i, "reference"] for i in idx]
+    forward = engine.run(programs, [list(rows.at[i, "tests"]) for i in idx])
+    backward = engine.run(programs, [list(rows.at[i, "tests"])[::-1] for i in idx])
+    for i, fwd, bwd in zip(idx, forward, backward):
+        tests = list(rows.at[i, "tests"])
+        n = len(tests)
+        keep = [t for k, t in enumerate(tests) if fwd.verdicts[k] == "pass" and bwd.verdicts[n - 1 - k] == "pass"]
+        detail = _json.loads(rows.at[i, "detail"] or "{}")
+        detail["unstable"] = n - len(keep)
+        rows.at[i, "detail"] = _json.dumps(detail)
+        rows.at[i, "tests"] = keep if len(keep) >= min_tests else ["assert False"]
+        if len(keep) < min_tests:
+            rows.at[i, "status"] = "unstable_reference"
+    return rows
 
 
 def _key_doc(output_doc: str, key: str) -> str:
@@ -341,9 +367,9 @@ def _key_doc(output_doc: str, key: str) -> str:
     return output_doc.splitlines()[0] if output_doc else ""
 
 
-def hybrid_synthesize(llm_rows, seeds, evaluate, min_tests: int = 5):
+def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
     """``02_questions`` rows (method "hybrid"): the LLM's questions and the *calls* of its asserts, with every
-    expected value recomputed by running the seed's reference through ``evaluate`` (the engine).
+    expected value recomputed by running the seed's reference through the execution ``engine``.
 
     The LLM often renames the function; the reference is aliased to the name the asserts call. A call the reference
     rejects (raises, times out, returns a non-literal) is dropped and counted in ``detail``."""
@@ -366,7 +392,7 @@ def hybrid_synthesize(llm_rows, seeds, evaluate, min_tests: int = 5):
         programs.append(parts["code"] + alias if ok else "")
         exprs.append(calls if ok else [])
         meta.append((row, seed, parts, calls, ok))
-    results = evaluate(programs, exprs)
+    results = engine.evaluate(programs, exprs)
     rows = []
     for program, (row, seed, parts, calls, ok), res in zip(programs, meta, results):
         base = {"question_id": f"{row.seed_id}:hybrid", "seed_id": row.seed_id, "source": row.source,
@@ -388,4 +414,4 @@ def hybrid_synthesize(llm_rows, seeds, evaluate, min_tests: int = 5):
                      "status": "ok" if len(tests) >= min_tests else "too_few_tests",
                      "detail": _json.dumps({"calls": len(calls), "rejected_calls": rejected,
                                             "asserts_rewritten": rewritten})})
-    return pd.DataFrame(rows, columns=QUESTIONS.column_names)
+    return drop_unstable(pd.DataFrame(rows, columns=QUESTIONS.column_names), engine, min_tests)

@@ -65,8 +65,9 @@ _BUILTINS = {"abs", "all", "any", "len", "sorted", "set", "list", "tuple", "dict
 
 def llm_synthesize(seeds: pd.DataFrame, backend, cache: CompletionCache, namespace: str,
                    temperature: float = PAPER_TEMPERATURE, max_new_tokens: int = 2048, batch_size: int = 8,
-                   seed: int = 0, progress=None) -> pd.DataFrame:
-    """One ``02_questions`` row per seed from the LLM's JSON answers (see module docstring)."""
+                   seed: int = 0, progress=None, return_answers: bool = False):
+    """One ``02_questions`` row per seed from the LLM's JSON answers (see module docstring); with
+    ``return_answers``, also the raw answer texts, in seed order (for display; they are in the cache too)."""
     messages = [prompts.synthesis_messages(row.code, row.instruction or "") for row in seeds.itertuples()]
     failures: dict[int, str] = {}
     answers = cached_generate(backend, messages, cache, namespace=namespace, batch_size=batch_size,
@@ -84,7 +85,8 @@ def llm_synthesize(seeds: pd.DataFrame, backend, cache: CompletionCache, namespa
             "detail": json.dumps({"dropped_tests": parsed.dropped_tests, "drop_reasons": parsed.drop_reasons,
                                   "answer_chars": len(answer or ""), "backend_error": failures.get(i, "")}),
         })
-    return pd.DataFrame(rows, columns=QUESTIONS.column_names)
+    table = pd.DataFrame(rows, columns=QUESTIONS.column_names)
+    return (table, [a for [a] in answers]) if return_answers else table
 
 
 def synthesis_yield(questions: pd.DataFrame) -> pd.DataFrame:
@@ -95,3 +97,24 @@ def synthesis_yield(questions: pd.DataFrame) -> pd.DataFrame:
              .agg(questions=("question_id", "size"), usable=("usable", "sum"), tests=("n_tests", "sum")))
     table["tests_per_usable_question"] = (table["tests"] / table["usable"].where(table["usable"] > 0)).round(2)
     return table
+
+
+def shortest_first(rows: pd.DataFrame, n: int, column: str = "code") -> pd.DataFrame:
+    """The ``n`` rows with the shortest ``column`` (0 = all). For the small default model's samples: short seeds
+    (or references) give it its best chance and the shortest prompts; the paper sends everything."""
+    if n <= 0 or n >= len(rows):
+        return rows.reset_index(drop=True)
+    order = rows[column].str.len().sort_values(kind="stable").index[:n]
+    return rows.loc[order].reset_index(drop=True)
+
+
+def plot_tests_per_question(questions: pd.DataFrame):
+    """Histogram of usable tests per question, one colour per synthesis method."""
+    import plotly.express as px
+
+    usable = questions[questions["tests"].map(lambda t: list(t) != ["assert False"])]
+    fig = px.histogram(usable.assign(n_tests=usable["tests"].map(len)), x="n_tests", color="method",
+                       barmode="group", title="Synthesized tests per question, by method (unusable rows left out)",
+                       labels={"n_tests": "tests per question (count)", "method": "method"})
+    fig.update_yaxes(title_text="questions (count)")
+    return fig

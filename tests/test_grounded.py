@@ -106,6 +106,8 @@ def _seeds():
         dict(df.iloc[2], seed_id="bad-gen", extra=json.dumps(dict(extra, input_generator=(
             "def generate_inputs(rng):\n    raise RuntimeError('boom')\n")))),
         dict(df.iloc[2], seed_id="bad-ref", code="def main_solution(word):\n    raise ValueError(word)\n"),
+        dict(df.iloc[2], seed_id="random-ref", code=(  # unseeded randomness: expected values not reproducible
+            "import random\ndef main_solution(word):\n    return len(word) + random.randint(0, 10 ** 9)\n")),
     ]
     return pd.concat([df, pd.DataFrame(broken)], ignore_index=True)
 
@@ -116,11 +118,13 @@ def _run_in_engine(engine, program, tests):
 
 def test_grounded_asserts_hold_on_the_reference_and_catch_a_wrong_program(engine):
     seeds = _seeds()
-    rows = grounded.grounded_synthesize(seeds, engine.evaluate, n_random=12, n_edge=4, max_tests=10)
+    rows = grounded.grounded_synthesize(seeds, engine, n_random=12, n_edge=4, max_tests=10)
     assert rows["seed_id"].tolist() == seeds["seed_id"].tolist()  # one row per seed, none dropped
     status = dict(zip(rows["seed_id"], rows["status"]))
     assert status["no-gen"] == "no_generator" and status["bad-gen"] == "generator_failed"
-    assert status["bad-ref"] == "reference_failed"
+    assert status["bad-ref"] == "reference_failed" and status["random-ref"] == "unstable_reference"
+    unstable = rows[rows["seed_id"] == "random-ref"].iloc[0]
+    assert unstable["tests"] == ["assert False"] and json.loads(unstable["detail"])["unstable"] >= 5
     good = rows[rows["status"] == "ok"]
     assert len(good) == 3
     for row in good.itertuples():
@@ -145,7 +149,7 @@ def test_hybrid_recomputes_the_llm_expected_values(engine):
         "question_id": "codeio-00000:llm", "seed_id": "codeio-00000", "source": "codeio", "method": "llm",
         "question": "", "entry_point": "", "reference": "", "status": "unparseable", "detail": "{}",
         "tests": ["assert False"]}])
-    rows = grounded.hybrid_synthesize(llm, seeds, engine.evaluate)
+    rows = grounded.hybrid_synthesize(llm, seeds, engine)
     ok = rows.iloc[0]
     assert ok["status"] == "ok" and "assert count_vowels('apple') == 2" in ok["tests"]
     assert len(ok["tests"]) == 6 and json.loads(ok["detail"])["rejected_calls"] == 1  # None makes the reference raise

@@ -26,3 +26,15 @@ def test_every_parameter_is_typed_and_commented():
         for key, info in profiles.notebook_parameters(nb).items():
             assert info["inferred_type_name"] != "None", f"{nb.name}: parameter {key} has no type annotation"
             assert info["help"], f"{nb.name}: parameter {key} has no comment saying what it is"
+
+
+def test_papermill_parses_every_line_of_every_parameters_cell():
+    """papermill skips (with only a log line) a parameter whose comment holds '=' and the like; none may be lost."""
+    import re
+
+    import nbformat
+
+    for nb in profiles.notebook_paths():
+        cell = next(c for c in nbformat.read(nb, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+        assigned = re.findall(r"^([A-Z_][A-Z0-9_]*)\s*:", cell.source, re.M)
+        assert sorted(assigned) == sorted(profiles.notebook_parameters(nb)), f"{nb.name}: a parameter is not parsed"
