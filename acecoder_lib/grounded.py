@@ -246,8 +246,8 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
                         min_tests: int = 5, rng_seed: int = 0):
     """``02_questions`` rows (method "grounded") for CodeIO seeds: inputs from the seed's generator, expected values
     from its reference, both run through the execution ``engine`` (``ExecutionEngine.evaluate``: the code runs in the
-    sandbox, only reprs come back, parsed by literal_eval). Asserts a rerun of the reference does not reproduce
-    are dropped (``drop_unstable``)."""
+    sandbox, only reprs come back, parsed by literal_eval). A question whose reference a rerun does not reproduce
+    is dropped (``drop_unstable``)."""
     import ast as _ast
     import json as _json
 
@@ -331,13 +331,15 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
         rows.append({**base, "question": question, "tests": tests if tests else ["assert False"],
                      "entry_point": p["entry"], "reference": reference, "status": status,
                      "detail": _json.dumps(detail)})
-    return drop_unstable(pd.DataFrame(rows, columns=QUESTIONS.column_names), engine, min_tests)
+    return drop_unstable(pd.DataFrame(rows, columns=QUESTIONS.column_names), engine)
 
 
-def drop_unstable(rows, engine, min_tests: int):
-    """Re-run each ok row's reference on its own asserts, in order and reversed, in fresh sandboxes; drop every
-    assert that fails either run. Catches references that use unseeded randomness, the clock or global state (some
-    CodeIO tasks do), whose "expected values" would not be reproducible. Counted in ``detail["unstable"]``."""
+def drop_unstable(rows, engine):
+    """Re-run each ok row's reference on its own asserts, in order and reversed, in fresh sandboxes; a row with any
+    assert that fails either run becomes ``unstable_reference`` (no tests). Catches references that use unseeded
+    randomness, the clock or global state (some CodeIO tasks do): a deterministic reference reproduces every value it
+    produced, so one miss proves the others are luck too (low-entropy outputs such as two labels often match by
+    chance). Residual risk: randomness that only shows in rare branches. Counted in ``detail["unstable"]``."""
     import json as _json
 
     rows = rows.copy()
@@ -352,9 +354,8 @@ def drop_unstable(rows, engine, min_tests: int):
         detail = _json.loads(rows.at[i, "detail"] or "{}")
         detail["unstable"] = n - len(keep)
         rows.at[i, "detail"] = _json.dumps(detail)
-        rows.at[i, "tests"] = keep if len(keep) >= min_tests else ["assert False"]
-        if len(keep) < min_tests:
-            rows.at[i, "status"] = "unstable_reference"
+        if len(keep) < n:
+            rows.at[i, "tests"], rows.at[i, "status"] = ["assert False"], "unstable_reference"
     return rows
 
 
@@ -414,4 +415,4 @@ def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
                      "status": "ok" if len(tests) >= min_tests else "too_few_tests",
                      "detail": _json.dumps({"calls": len(calls), "rejected_calls": rejected,
                                             "asserts_rewritten": rewritten})})
-    return drop_unstable(pd.DataFrame(rows, columns=QUESTIONS.column_names), engine, min_tests)
+    return drop_unstable(pd.DataFrame(rows, columns=QUESTIONS.column_names), engine)

@@ -294,3 +294,14 @@ def test_evaluate_returns_reprs_made_in_the_sandbox(engine):
     assert engine.run([ADD], [["assert f(1) == 2"]])[0].values is None
     with pytest.raises(ValueError, match="mode"):
         ExecConfig(mode="eval")
+
+
+def test_verdicts_do_not_depend_on_the_worker():
+    """Every worker has the same hash seed: set/dict order of str, and so values and verdicts, agree across workers
+    and engines (a reference's expected values must not change with the worker that computed them)."""
+    prog = "def f():\n    return list({'alpha', 'beta', 'gamma', 'delta', 'eps', 'zeta'})\n"
+    seen = set()
+    for _ in range(2):
+        with ExecutionEngine(workers=2, config=CFG) as eng:
+            seen.update(r.values[0] for r in eng.evaluate([prog] * 6, [["f()"]] * 6))
+    assert len(seen) == 1

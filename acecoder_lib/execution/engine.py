@@ -7,7 +7,7 @@ Usage::
         res = eng.run(["def f(x):\\n    return x + 1"], [["assert f(1) == 2", "assert f(2) == 4"]])
     res[0].verdicts  # ['pass', 'fail'];  res[0].pass_rate == 0.5
 
-Each worker (``worker.py``, started with ``python -I``) creates its namespaces once and forks one child per program;
+Each worker (``worker.py``, started with ``python -s -B`` and a fixed, minimal environment) creates its namespaces once and forks one child per program;
 see docs/execution.md for what is and is not guaranteed. Only this module talks to the workers.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Sequence
 VERDICTS = ("pass", "fail", "error", "timeout", "memory", "syntax_error", "crash")
 STATUSES = ("ok", "syntax_error", "invalid_input", "crash", "timeout")
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
+HASH_SEED = "0"  # the sandbox's PYTHONHASHSEED (see _Worker)
 READY_TIMEOUT_S = 30.0  # a worker that has not said "ready" by then is broken (start-up is ~50-100 ms)
 
 
@@ -157,9 +158,12 @@ class _Worker:
         wcfg = {"engine_pid": os.getpid(), "uid": uid, "network": network, "isolate": isolation, "cpu": cpu,
                 "expose": sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}),
                 "fallback_tmp": "/dev/shm" if os.path.isdir("/dev/shm") else None, "workdir_mb": workdir_mb}
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}  # nothing of ours reaches the sandbox
+        # Nothing of ours reaches the sandbox. PYTHONHASHSEED is fixed so that every worker (and every run) orders
+        # sets and dicts of str the same way: a verdict must not depend on which worker ran the program. That is
+        # why this is `-s -B` with an explicit environment rather than `-I` (which ignores PYTHON* variables).
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": HASH_SEED}
         debug = os.environ.get("ACECODER_EXEC_DEBUG")
-        self.proc = subprocess.Popen([sys.executable, "-I", "-B", WORKER, json.dumps(wcfg)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-s", "-B", WORKER, json.dumps(wcfg)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=None if debug else subprocess.DEVNULL,
                                      env=env, start_new_session=True, close_fds=True, bufsize=0)
         self.slot, self.uid = slot, uid

@@ -1,6 +1,6 @@
 """Kernel-level sandbox layers (namespaces, read-only mounts, rlimits, uid drop) as plain stdlib helpers.
 
-Imported by the worker script ``worker.py`` as a top-level module (the worker runs ``python -I`` and imports nothing
+Imported by the worker script ``worker.py`` as a top-level module (the worker runs ``python -s -B`` and imports nothing
 from the package). So: stdlib only, no relative imports.
 
 Layers, cheapest first (each one is optional and reported; see docs/execution.md):

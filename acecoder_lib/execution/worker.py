@@ -1,6 +1,6 @@
 """The worker script: a pre-warmed process that forks one sandboxed child per program (see docs/execution.md).
 
-Started by ``engine.py`` as ``python -I -B worker.py '<json config>'`` (stdlib only; never imports torch or the
+Started by ``engine.py`` as ``python -s -B worker.py '<json config>'`` (explicit environment, fixed hash seed) (stdlib only; never imports torch or the
 package). Process tree per worker, namespaces created ONCE here and inherited by every child:
 
     engine -- outer (waits; SIGTERM -> kills the zygote) -- zygote (PID 1 of a new PID+net+mount namespace)
@@ -24,7 +24,7 @@ try:
     from . import isolation as iso
     from .harness import (_HDR, EXIT_CHANNEL, EXIT_RESTART, MAX_CACHED_TEST_CHARS, MAX_CACHED_TESTS, child_main,
                           compile_test, limits, read_frame, write_frame)
-except ImportError:  # run as a script: -I drops the script dir from sys.path; both modules are stdlib-only
+except ImportError:  # run as a script: no package context; both modules are stdlib-only
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import isolation as iso  # noqa: E402
     from harness import (_HDR, EXIT_CHANNEL, EXIT_RESTART, MAX_CACHED_TEST_CHARS, MAX_CACHED_TESTS,  # noqa: E402
