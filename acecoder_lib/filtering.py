@@ -25,6 +25,7 @@ from . import prompts
 from .cache import CompletionCache, cached_generate
 from .extract import build_program, extract_code, top_level_functions
 from .schemas import Column, Schema, register
+from .synthesis import is_usable
 
 PAPER_MIN_PASSED = 4  # "skip the question if the proxy passes <= 3 tests"
 PAPER_MIN_TESTS = 5  # "drop questions with < 5 tests left"
@@ -71,9 +72,8 @@ REPORT = register(Schema(
 
 
 def usable_questions(questions: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``02_questions`` worth filtering: status ok/repaired and tests other than the paper's `assert False`."""
-    ok = questions["status"].isin(["ok", "repaired"]) & questions["tests"].map(lambda t: list(t) != ["assert False"])
-    return questions[ok].reset_index(drop=True)
+    """Rows of ``02_questions`` worth filtering (``synthesis.is_usable``), re-indexed."""
+    return questions[is_usable(questions)].reset_index(drop=True)
 
 
 def proxy_programs(questions: pd.DataFrame, backend, cache: CompletionCache, namespace: str | None = None,

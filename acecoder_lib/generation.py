@@ -267,6 +267,7 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
         # OFFLINE_ASSETS: in-process engine (no spawn guard needed in notebooks), a small CPU KV cache (GiB).
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its INFO and WARNING lines flood notebooks and logs
         try:
             import vllm
         except Exception as exc:  # ImportError, or a broken torchvision beside vllm-cpu (RuntimeError/AttributeError)

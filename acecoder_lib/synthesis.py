@@ -89,9 +89,14 @@ def llm_synthesize(seeds: pd.DataFrame, backend, cache: CompletionCache, namespa
     return (table, [a for [a] in answers]) if return_answers else table
 
 
+def is_usable(questions: pd.DataFrame) -> pd.Series:
+    """True for rows worth filtering: status ok/repaired and real tests (not the paper's `assert False`)."""
+    return questions["status"].isin(["ok", "repaired"]) & questions["tests"].map(lambda t: list(t) != ["assert False"])
+
+
 def synthesis_yield(questions: pd.DataFrame) -> pd.DataFrame:
-    """Per method and status: questions, tests, mean tests per question (the notebook's yield table)."""
-    usable = questions["tests"].map(lambda t: t != ["assert False"])
+    """Per method and status: questions, usable questions (``is_usable``), their tests, mean tests per usable one."""
+    usable = is_usable(questions)
     table = (questions.assign(n_tests=questions["tests"].map(len).where(usable, 0), usable=usable)
              .groupby(["method", "status"], as_index=False)
              .agg(questions=("question_id", "size"), usable=("usable", "sum"), tests=("n_tests", "sum")))
@@ -112,9 +117,9 @@ def plot_tests_per_question(questions: pd.DataFrame):
     """Histogram of usable tests per question, one colour per synthesis method."""
     import plotly.express as px
 
-    usable = questions[questions["tests"].map(lambda t: list(t) != ["assert False"])]
+    usable = questions[is_usable(questions)]
     fig = px.histogram(usable.assign(n_tests=usable["tests"].map(len)), x="n_tests", color="method",
-                       barmode="group", title="Synthesized tests per question, by method (unusable rows left out)",
+                       barmode="group", title="Synthesized tests per usable question, by method",
                        labels={"n_tests": "tests per question (count)", "method": "method"})
     fig.update_yaxes(title_text="questions (count)")
     return fig

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 
 from acecoder_lib.cache import CompletionCache
-from acecoder_lib.synthesis import QUESTIONS, entry_point_of, llm_synthesize, synthesis_yield
+from acecoder_lib.synthesis import QUESTIONS, entry_point_of, is_usable, llm_synthesize, synthesis_yield
 
 GOOD = ('```json\n{"question": "Return the sum of a and b.", "tests": ["assert add(1, 2) == 3", '
         '"assert add(0, 0) == 0", "print(add(1, 1))", "assert add(-1, 1) == 0"]}\n```')
@@ -100,3 +100,10 @@ def test_a_backend_failure_is_counted_not_cached_and_retried(tmp_path):
     again = llm_synthesize(_seeds(), backend, CompletionCache(path), namespace="canned:test", batch_size=1)
     assert again.iloc[0]["status"] in ("ok", "repaired")  # the rerun asked again, and only for that prompt
     assert backend.calls == 1 + 2 + 1
+
+
+def test_usable_means_a_good_status_and_real_tests():
+    rows = pd.DataFrame({"status": ["ok", "repaired", "too_few_tests", "ok", "unparseable"],
+                         "tests": [["assert f(1) == 1"], ["assert f(2) == 2"], ["assert f(3) == 3"], ["assert False"],
+                                   ["assert False"]]})
+    assert is_usable(rows).tolist() == [True, True, False, False, False]
