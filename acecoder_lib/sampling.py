@@ -1,0 +1,112 @@
+"""Phase 04 logic: N programs per question from a policy, each run against every test (ACECODER section 4).
+
+    samples = sampling.sample_programs(questions, backend, cache, n=16, temperature=0.7)   # cached per question
+    programs = sampling.execute_samples(samples, questions, engine)                       # schema 04_programs
+    per_q = sampling.question_summary(programs)                                           # mean/std per question
+
+The prompt is the paper's (``prompts.solve_messages``: the question and its first tests, the answer prefilled to
+continue inside a Python code block); code is extracted with ``extract.extract_code`` from prefill + completion.
+Paper: Qwen2.5-Coder-7B-Instruct, 16 samples, temperature 0.7, top_p 1.0, 1,024 new tokens (PAPER_FACTS S4).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import prompts
+from .cache import CompletionCache, cached_generate
+from .extract import build_program, extract_code
+from .schemas import PASS_RATE, PROGRAM, QUESTION_ID, Column, Schema, register
+
+PAPER_N, PAPER_TEMPERATURE, PAPER_TOP_P, PAPER_MAX_NEW_TOKENS = 16, 0.7, 1.0, 1024  # PAPER_FACTS S4
+
+PROGRAMS = register(Schema(
+    name="04_programs",
+    version=1,
+    doc="One row per sampled program: its code, its verdict on every test of its question, its pass rate.",
+    columns=(
+        Column(QUESTION_ID, "str"),
+        Column("sample", "int", doc="0..n-1 within the question"),
+        Column("completion", "str", doc="the raw model output (after the prefill)"),
+        Column(PROGRAM, "str", doc="the extracted program ('' when none could be extracted)"),
+        Column("extraction", "str", doc="extract_code status: ok | renamed | entry_point_mismatch | syntax_error | no_code"),
+        Column("status", "str", doc="the engine's program status: ok | syntax_error | crash | timeout | invalid_input"),
+        Column("verdicts", "list[str]", doc="one verdict per test, in the question's test order"),
+        Column("n_tests", "int"),
+        Column("n_passed", "int"),
+        Column(PASS_RATE, "float", doc="n_passed / n_tests over the filtered tests"),
+        Column("failure", "str", doc="why the first failing test failed ('' when all pass)"),
+    ),
+))
+
+
+def sample_programs(questions: pd.DataFrame, backend, cache: CompletionCache, n: int = PAPER_N,
+                    temperature: float = PAPER_TEMPERATURE, top_p: float = PAPER_TOP_P,
+                    max_new_tokens: int = PAPER_MAX_NEW_TOKENS, seed: int = 0, n_tests_shown: int = 2,
+                    batch_size: int = 4, namespace: str | None = None, progress=None) -> pd.DataFrame:
+    """``n`` completions per question (one cached prompt each, so a rerun resumes at the first unfinished
+    question), with the extracted program; one row per (question, sample)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    messages = [prompts.solve_messages(q.question, list(q.tests), n_tests_shown=n_tests_shown)
+                for q in questions.itertuples()]
+    failures: dict[int, str] = {}
+    outs = cached_generate(backend, messages, cache, namespace=namespace or backend.namespace,
+                           batch_size=batch_size, progress=progress, failures=failures, n=n,
+                           temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    rows = []
+    for i, (q, completions) in enumerate(zip(questions.itertuples(), outs)):
+        for k, text in enumerate(completions):
+            ex = extract_code(prompts.SOLVE_PREFILL + (text or ""), entry_point=q.entry_point or None)
+            rows.append({QUESTION_ID: q.question_id, "sample": k, "completion": text or "",
+                         PROGRAM: build_program(ex.code) if ex.code else "",
+                         "extraction": "backend_error" if i in failures else ex.status})
+    return pd.DataFrame(rows, columns=[QUESTION_ID, "sample", "completion", PROGRAM, "extraction"])
+
+
+def execute_samples(samples: pd.DataFrame, questions: pd.DataFrame, engine, progress: bool = False) -> pd.DataFrame:
+    """Run every sampled program against every test of its question (schema ``04_programs``)."""
+    tests = dict(zip(questions[QUESTION_ID], questions["tests"].map(list)))
+    missing = set(samples[QUESTION_ID]) - set(tests)
+    if missing:
+        raise ValueError(f"{len(missing)} question_id(s) of the samples are not in the question table, "
+                         f"e.g. {sorted(missing)[:3]}")
+    # an empty program is still run: the engine reports it as invalid_input with a verdict per test
+    results = engine.run(samples[PROGRAM].tolist(), [tests[q] for q in samples[QUESTION_ID]], progress=progress)
+    out = samples.copy()
+    out["status"] = [r.status for r in results]
+    out["verdicts"] = [list(r.verdicts) for r in results]
+    out["n_tests"] = [r.n_tests for r in results]
+    out["n_passed"] = [r.n_passed for r in results]
+    out[PASS_RATE] = [r.pass_rate for r in results]
+    out["failure"] = [_first_failure(r) for r in results]
+    return out[PROGRAMS.column_names]
+
+
+def _first_failure(result) -> str:
+    """'verdict: error text' of the first test that did not pass ('' when all passed)."""
+    for verdict, err in zip(result.verdicts, result.errors):
+        if verdict != "pass":
+            return f"{verdict}: {err or ''}".strip()[:300]
+    return ""
+
+
+def question_summary(programs: pd.DataFrame) -> pd.DataFrame:
+    """Per question: programs, mean and std of pass rates, how many programs pass all / none of the tests."""
+    g = programs.groupby(QUESTION_ID)[PASS_RATE]
+    out = pd.DataFrame({"programs": g.size(), "mean_pass_rate": g.mean(), "std_pass_rate": g.std(ddof=0),
+                        "all_pass": g.apply(lambda s: int((s == 1.0).sum())),
+                        "none_pass": g.apply(lambda s: int((s == 0.0).sum()))})
+    return out.reset_index()
+
+
+def per_test_pass_counts(programs: pd.DataFrame) -> pd.DataFrame:
+    """Per (question, test index): how many programs pass it. A test no program passes while others are passed is
+    suspicious (a wrong expected value, or one case the policy never gets); one every program passes is weak."""
+    rows = []
+    for qid, group in programs.groupby(QUESTION_ID, sort=False):
+        verdicts = list(group["verdicts"])
+        n_tests = max((len(v) for v in verdicts), default=0)
+        for k in range(n_tests):
+            passed = sum(1 for v in verdicts if k < len(v) and v[k] == "pass")
+            rows.append({QUESTION_ID: qid, "test": k, "programs": len(verdicts), "passed": passed})
+    return pd.DataFrame(rows, columns=[QUESTION_ID, "test", "programs", "passed"])

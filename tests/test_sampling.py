@@ -1,0 +1,69 @@
+"""Phase 04 logic: sampling through a cache (resumable per question), extraction after the prefill, execution."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from acecoder_lib import sampling
+from acecoder_lib.cache import CompletionCache
+from acecoder_lib.execution import ExecConfig, ExecutionEngine
+
+TESTS = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]
+QUESTIONS = pd.DataFrame({"question_id": ["q1", "q2"], "question": ["Add a and b.", "Add a and b, again."],
+                          "tests": [TESTS, TESTS], "entry_point": ["add", "add"]})
+ANSWERS = ["\ndef add(a, b):\n    return a + b\n```", "\ndef add(a, b):\n    return a * b\n```\nDone.",
+           "I cannot do that.", "\ndef add(a, b):\n    while True:\n        pass\n```"]
+
+
+class ScriptedPolicy:
+    """Returns the same four answers for every prompt (n must be 4); counts the prompts it was asked."""
+
+    namespace = "scripted:policy"
+
+    def __init__(self):
+        self.prompts = 0
+
+    def generate(self, prompts, n=1, **kw):
+        assert n == len(ANSWERS) and all(p[-1]["role"] == "assistant" for p in prompts)
+        self.prompts += len(prompts)
+        return [list(ANSWERS) for _ in prompts]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with ExecutionEngine(workers=2, config=ExecConfig(test_timeout_s=0.25, setup_timeout_s=1.0)) as eng:
+        yield eng
+
+
+def test_sample_execute_summarise(engine, tmp_path):
+    policy = ScriptedPolicy()
+    cache = CompletionCache(tmp_path / "c.jsonl")
+    samples = sampling.sample_programs(QUESTIONS, policy, cache, n=4, max_new_tokens=64, batch_size=1)
+    assert len(samples) == 8 and samples["sample"].tolist() == [0, 1, 2, 3] * 2
+    assert samples["extraction"].tolist()[:4] == ["ok", "ok", "no_code", "ok"]
+    programs = sampling.execute_samples(samples, QUESTIONS, engine)
+    assert list(programs.columns) == sampling.PROGRAMS.column_names
+    first = programs[programs["question_id"] == "q1"]
+    assert first["pass_rate"].tolist() == [1.0, 0.5, 0.0, 0.0]  # a*b agrees on add(0, 0) and add(2, 2)
+    assert first["verdicts"].tolist()[1] == ["fail", "pass", "pass", "fail"]
+    assert first["verdicts"].tolist()[3] == ["timeout"] * 4
+    assert first["failure"].tolist()[0] == "" and first["failure"].tolist()[1].startswith("fail")
+    assert first["status"].tolist()[2] == "invalid_input"  # no code extracted: counted, not dropped
+    summary = sampling.question_summary(programs).set_index("question_id")
+    assert summary.loc["q1", "mean_pass_rate"] == pytest.approx(0.375)
+    assert summary.loc["q1", "all_pass"] == 1 and summary.loc["q1", "none_pass"] == 2
+    counts = sampling.per_test_pass_counts(programs)
+    assert counts[counts["question_id"] == "q1"]["passed"].tolist() == [1, 2, 2, 1]
+    # a rerun is served from the cache: nothing is generated twice
+    again = sampling.sample_programs(QUESTIONS, policy, CompletionCache(tmp_path / "c.jsonl"), n=4,
+                                     max_new_tokens=64)
+    assert policy.prompts == 2 and again["completion"].tolist() == samples["completion"].tolist()
+
+
+def test_bad_input_is_a_clear_error(engine, tmp_path):
+    with pytest.raises(ValueError, match="n must be"):
+        sampling.sample_programs(QUESTIONS, ScriptedPolicy(), CompletionCache(tmp_path / "c.jsonl"), n=0)
+    stray = pd.DataFrame({"question_id": ["zz"], "sample": [0], "completion": [""], "program": ["x = 1"],
+                          "extraction": ["ok"]})
+    with pytest.raises(ValueError, match="not in the question table"):
+        sampling.execute_samples(stray, QUESTIONS, engine)
