@@ -23,7 +23,8 @@ import pandas as pd
 
 from . import prompts
 from .cache import CompletionCache, cached_generate
-from .extract import build_program, extract_code, top_level_functions
+from .extract import build_program, extract_code
+from .grounded import alias_entry_point
 from .schemas import Column, Schema, register
 from .synthesis import is_usable
 
@@ -96,20 +97,7 @@ def proxy_programs(questions: pd.DataFrame, backend, cache: CompletionCache, nam
 
 def reference_programs(questions: pd.DataFrame) -> list[str]:
     """The seed reference per question, aliased to the tests' entry point when the question renamed the function."""
-    import ast
-
-    out = []
-    for q in questions.itertuples():
-        code = q.reference or ""
-        if code and q.entry_point:
-            try:
-                funcs = top_level_functions(ast.parse(code))
-            except (SyntaxError, ValueError):
-                funcs = []
-            if q.entry_point not in funcs and "main_solution" in funcs:
-                code += f"\n\n{q.entry_point} = main_solution\n"
-        out.append(code)
-    return out
+    return [alias_entry_point(q.reference or "", q.entry_point) for q in questions.itertuples()]
 
 
 def filter_tests(questions: pd.DataFrame, programs, engine, oracle: str, min_passed: int = PAPER_MIN_PASSED,

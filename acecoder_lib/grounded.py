@@ -368,6 +368,22 @@ def _key_doc(output_doc: str, key: str) -> str:
     return output_doc.splitlines()[0] if output_doc else ""
 
 
+def alias_entry_point(code: str, entry_point: str, defined: str = "main_solution") -> str:
+    """``code`` plus ``entry_point = defined`` when the tests call a name the code does not bind at top level
+    (LLM-written questions often rename CodeIO's ``main_solution``); ``code`` unchanged otherwise."""
+    if not code or not entry_point or entry_point == defined:
+        return code
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    bound = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    bound |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    if entry_point in bound or defined not in bound:
+        return code
+    return f"{code}\n\n{entry_point} = {defined}\n"
+
+
 def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
     """``02_questions`` rows (method "hybrid"): the LLM's questions and the *calls* of its asserts, with every
     expected value recomputed by running the seed's reference through the execution ``engine``.
@@ -389,8 +405,7 @@ def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
         calls = [c for c in (assert_call(t) for t in row.tests) if c is not None]
         entry = row.entry_point
         ok = parts is not None and parts["code"] and calls and entry and row.status in ("ok", "repaired")
-        alias = f"\n\n{entry} = {parts['entry']}\n" if ok and entry != parts["entry"] else ""
-        programs.append(parts["code"] + alias if ok else "")
+        programs.append(alias_entry_point(parts["code"], entry, parts["entry"]) if ok else "")
         exprs.append(calls if ok else [])
         meta.append((row, seed, parts, calls, ok))
     results = engine.evaluate(programs, exprs)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import prompts
 from .cache import CompletionCache, cached_generate
+from .extract import infer_entry_point
 from .llm_json import parse_synthesis
 from .schemas import Column, Schema, register
 
@@ -41,28 +42,6 @@ QUESTIONS = register(Schema(
 ))
 
 
-def entry_point_of(tests: list[str]) -> str:
-    """The function most tests call first (``assert f(...) == ...`` -> ``f``), or ''."""
-    import ast
-    from collections import Counter
-
-    names = Counter()
-    for t in tests:
-        try:
-            node = ast.parse(t).body[0]
-        except (SyntaxError, ValueError, IndexError):
-            continue
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id not in _BUILTINS:
-                names[sub.func.id] += 1
-                break
-    return names.most_common(1)[0][0] if names else ""
-
-
-_BUILTINS = {"abs", "all", "any", "len", "sorted", "set", "list", "tuple", "dict", "round", "isinstance", "sum",
-             "min", "max", "str", "int", "float", "bool", "type", "math"}
-
-
 def llm_synthesize(seeds: pd.DataFrame, backend, cache: CompletionCache, namespace: str,
                    temperature: float = PAPER_TEMPERATURE, max_new_tokens: int = 2048, batch_size: int = 8,
                    seed: int = 0, progress=None, return_answers: bool = False):
@@ -80,7 +59,7 @@ def llm_synthesize(seeds: pd.DataFrame, backend, cache: CompletionCache, namespa
             parsed.status = "backend_error"
         rows.append({
             "question_id": f"{row.seed_id}:llm", "seed_id": row.seed_id, "source": row.source, "method": "llm",
-            "question": parsed.question, "tests": parsed.tests, "entry_point": entry_point_of(parsed.tests),
+            "question": parsed.question, "tests": parsed.tests, "entry_point": infer_entry_point(parsed.tests) or "",
             "reference": row.code, "status": parsed.status,
             "detail": json.dumps({"dropped_tests": parsed.dropped_tests, "drop_reasons": parsed.drop_reasons,
                                   "answer_chars": len(answer or ""), "backend_error": failures.get(i, "")}),

@@ -155,3 +155,13 @@ def test_hybrid_recomputes_the_llm_expected_values(engine):
     assert len(ok["tests"]) == 6 and json.loads(ok["detail"])["rejected_calls"] == 1  # None makes the reference raise
     assert _run_in_engine(engine, ok["reference"], ok["tests"]).all_passed
     assert rows.iloc[1]["status"] == "llm_unusable" and rows.iloc[1]["tests"] == ["assert False"]
+
+
+def test_alias_entry_point_only_when_needed():
+    code = "def main_solution(x):\n    return x\n"
+    aliased = grounded.alias_entry_point(code, "ident")
+    assert aliased.endswith("ident = main_solution\n")
+    assert grounded.alias_entry_point(aliased, "ident") == aliased  # already bound: not added twice
+    assert grounded.alias_entry_point(code, "main_solution") == code
+    assert grounded.alias_entry_point("def other(x):\n    return x\n", "ident").count("ident") == 0  # nothing to alias
+    assert grounded.alias_entry_point("def (", "ident") == "def ("

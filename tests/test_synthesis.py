@@ -6,7 +6,7 @@ import json
 import pandas as pd
 
 from acecoder_lib.cache import CompletionCache
-from acecoder_lib.synthesis import QUESTIONS, entry_point_of, is_usable, llm_synthesize, synthesis_yield
+from acecoder_lib.synthesis import QUESTIONS, is_usable, llm_synthesize, synthesis_yield
 
 GOOD = ('```json\n{"question": "Return the sum of a and b.", "tests": ["assert add(1, 2) == 3", '
         '"assert add(0, 0) == 0", "print(add(1, 1))", "assert add(-1, 1) == 0"]}\n```')
@@ -73,11 +73,6 @@ def test_code_only_variant_for_seeds_without_instruction(tmp_path):
     llm_synthesize(_seeds(), Recorder({}), CompletionCache(tmp_path / "c.jsonl"), namespace="canned:test")
     assert "Here is the original question:\nAdd two numbers." in seen[0]
     assert "Here is the original question" not in seen[1] and "Here is the reference program:" in seen[1]
-
-
-def test_entry_point_of_skips_builtins():
-    assert entry_point_of(["assert len(f(1)) == 2", "assert sorted(f(2)) == [1]", "bad syntax ("]) == "f"
-    assert entry_point_of(["assert True"]) == ""
 
 
 class FlakyBackend(CannedBackend):
