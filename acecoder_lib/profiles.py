@@ -102,3 +102,11 @@ def parameters_for(profile: dict, notebook: Path, run_name: str, profile_name: s
     runner = {"RUN_NAME": run_name, "PROFILE": profile_name}
     params.update({k: v for k, v in runner.items() if k in declared})
     return params
+
+
+def parameter_values(namespace: dict) -> dict:
+    """A notebook's parameter values from its ``globals()``: upper-case names bound to literals (str, int, float,
+    bool, list, dict), RUN_NAME left out; what an artifact's meta records as its parameters."""
+    literal = (str, int, float, bool, list, dict)
+    return {k: v for k, v in namespace.items()
+            if k.isupper() and k != "RUN_NAME" and isinstance(v, literal)}

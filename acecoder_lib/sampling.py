@@ -110,3 +110,43 @@ def per_test_pass_counts(programs: pd.DataFrame) -> pd.DataFrame:
             passed = sum(1 for v in verdicts if k < len(v) and v[k] == "pass")
             rows.append({QUESTION_ID: qid, "test": k, "programs": len(verdicts), "passed": passed})
     return pd.DataFrame(rows, columns=[QUESTION_ID, "test", "programs", "passed"])
+
+
+def distribution_stats(programs: pd.DataFrame) -> dict:
+    """The figures the issue asks for: programs at 0 / partial / 1, questions with 0 < mean < 1, mean pass rate."""
+    rates = programs[PASS_RATE]
+    per_q = programs.groupby(QUESTION_ID)[PASS_RATE].mean()
+    return {"programs": len(programs), "programs_zero": int((rates == 0).sum()),
+            "programs_partial": int(((rates > 0) & (rates < 1)).sum()), "programs_all_pass": int((rates == 1).sum()),
+            "questions": len(per_q), "questions_with_spread": int(((per_q > 0) & (per_q < 1)).sum()),
+            "mean_pass_rate": float(rates.mean()) if len(rates) else 0.0}
+
+
+def plot_pass_rates(programs: pd.DataFrame):
+    """Histograms: pass rate per program, and mean pass rate per question."""
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    per_q = programs.groupby(QUESTION_ID)[PASS_RATE].mean()
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("programs", "questions (mean over samples)"))
+    fig.add_trace(go.Histogram(x=programs[PASS_RATE], xbins={"start": 0, "end": 1.0001, "size": 0.05},
+                               name="programs"), row=1, col=1)
+    fig.add_trace(go.Histogram(x=per_q, xbins={"start": 0, "end": 1.0001, "size": 0.05}, name="questions"),
+                  row=1, col=2)
+    fig.update_layout(title="Pass-rate distribution of the sampled programs", showlegend=False)
+    fig.update_xaxes(title_text="pass rate (passed / tests)", range=[0, 1.02])
+    fig.update_yaxes(title_text="programs (count)", row=1, col=1)
+    fig.update_yaxes(title_text="questions (count)", row=1, col=2)
+    return fig
+
+
+def plot_heatmap(programs: pd.DataFrame, max_questions: int = 60):
+    """Question x sample heatmap of pass rates (questions ordered by mean pass rate)."""
+    import plotly.express as px
+
+    grid = programs.pivot_table(index=QUESTION_ID, columns="sample", values=PASS_RATE)
+    grid = grid.loc[grid.mean(axis=1).sort_values(ascending=False).index[:max_questions]]
+    fig = px.imshow(grid, zmin=0, zmax=1, color_continuous_scale="Viridis", aspect="auto",
+                    labels={"x": "sample", "y": "question", "color": "pass rate"},
+                    title=f"Pass rate per question and sample (top {len(grid)} questions by mean)")
+    return fig

@@ -38,3 +38,10 @@ def test_papermill_parses_every_line_of_every_parameters_cell():
         cell = next(c for c in nbformat.read(nb, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
         assigned = re.findall(r"^([A-Z_][A-Z0-9_]*)\s*:", cell.source, re.M)
         assert sorted(assigned) == sorted(profiles.notebook_parameters(nb)), f"{nb.name}: a parameter is not parsed"
+
+
+def test_parameter_values_keeps_upper_case_literals_only():
+    from IPython.display import HTML
+
+    ns = {"RUN_NAME": "x", "N_SAMPLES": 4, "METHODS": ["llm"], "ARGS": {}, "HTML": HTML, "pd": object(), "low": 1}
+    assert profiles.parameter_values(ns) == {"N_SAMPLES": 4, "METHODS": ["llm"], "ARGS": {}}
