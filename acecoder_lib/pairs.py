@@ -130,3 +130,32 @@ def sensitivity(programs: pd.DataFrame, margins=(0.2, 0.3, 0.4, 0.5, 0.6), tops=
             rows.append({"margin": m, "top": t, "pairs": sum(counts),
                          "fraction_with_pairs": sum(c > 0 for c in counts) / n_questions if n_questions else 0.0})
     return pd.DataFrame(rows)
+
+
+HARD = register(Schema(
+    name="05_hard",
+    version=1,
+    doc="The RL 'hard' subset (paper's get_hard_data) that phase 08 trains on.",
+    columns=(
+        Column(QUESTION_ID, "str"),
+        Column("mean_pass_rate", "float"),
+        Column("std_pass_rate", "float"),
+        Column("n_programs", "int"),
+    ),
+))
+
+
+def plot_sensitivity(grid: pd.DataFrame):
+    """Heatmap of pairs over (margin, top), annotated with the share of questions that yield pairs."""
+    import plotly.graph_objects as go
+
+    pairs_ = grid.pivot(index="margin", columns="top", values="pairs")
+    share = grid.pivot(index="margin", columns="top", values="fraction_with_pairs")
+    text = [[f"{int(p)} pairs<br>{s:.0%} of q." for p, s in zip(pr, sr)] for pr, sr in zip(pairs_.values, share.values)]
+    fig = go.Figure(go.Heatmap(z=pairs_.values, x=[str(c) for c in pairs_.columns], y=[str(i) for i in pairs_.index],
+                               text=text, texttemplate="%{text}", colorscale="Blues",
+                               colorbar={"title": "pairs"}))
+    fig.update_layout(title="Pairs produced as the thresholds move (paper: margin 0.4, top 0.8)",
+                      xaxis_title="top: the chosen program's pass rate must exceed this",
+                      yaxis_title="margin: chosen minus rejected must exceed this")
+    return fig
