@@ -78,9 +78,19 @@ def test_selecting_a_question_changes_the_view(lab):
             page = browser.new_page()
             page.goto(lab)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.click(".jp-Notebook .jp-Cell .jp-InputArea-editor")
-            page.keyboard.press("Shift+Enter")
-            dropdown = page.wait_for_selector(".jp-OutputArea-output select", timeout=60_000)
+            # a cell run before the kernel is connected is dropped: wait for the status bar's "Idle", then run,
+            # and run again if no output came (re-running the cell is harmless)
+            page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=90_000)
+            dropdown = None
+            for _ in range(4):
+                page.click(".jp-Notebook .jp-Cell .jp-InputArea-editor >> nth=0")
+                page.keyboard.press("Shift+Enter")
+                try:
+                    dropdown = page.wait_for_selector(".jp-OutputArea-output select", timeout=20_000)
+                    break
+                except playwright.TimeoutError:
+                    continue
+            assert dropdown is not None, "the explorer widget never rendered"
             view = page.locator(".jp-OutputArea-output .widget-html-content")
             page.wait_for_function("() => document.querySelector('.widget-html-content')?.innerText.includes('q1')",
                                    timeout=30_000)
