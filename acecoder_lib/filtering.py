@@ -21,10 +21,9 @@ import hashlib
 
 import pandas as pd
 
-from . import prompts
-from .cache import CompletionCache, cached_generate
-from .extract import build_program, extract_code
+from .cache import CompletionCache
 from .grounded import alias_entry_point
+from .sampling import sample_programs
 from .schemas import Column, Schema, register
 from .synthesis import is_usable
 
@@ -80,19 +79,14 @@ def usable_questions(questions: pd.DataFrame) -> pd.DataFrame:
 def proxy_programs(questions: pd.DataFrame, backend, cache: CompletionCache, namespace: str | None = None,
                    max_new_tokens: int = 512, n_tests_shown: int = 2, batch_size: int = 8,
                    progress=None) -> pd.DataFrame:
-    """The proxy's greedy program per question (paper prompt + prefill), extracted; one row per question."""
-    namespace = namespace or backend.namespace
-    messages = [prompts.solve_messages(q.question, list(q.tests), n_tests_shown=n_tests_shown)
-                for q in questions.itertuples()]
-    answers = cached_generate(backend, messages, cache, namespace=namespace, batch_size=batch_size,
-                              progress=progress, n=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=0)
-    rows = []
-    for q, [answer] in zip(questions.itertuples(), answers):
-        # the completion continues the prefilled "```python" line: extract from prefill + completion
-        ex = extract_code(prompts.SOLVE_PREFILL + (answer or ""), entry_point=q.entry_point or None)
-        rows.append({"question_id": q.question_id, "program": build_program(ex.code) if ex.code else "",
-                     "extraction": ex.status, "completion": answer})
-    return pd.DataFrame(rows, columns=["question_id", "program", "extraction", "completion"])
+    """The proxy's greedy program per question (paper prompt + prefill), extracted; one row per question.
+
+    The same prompt, cache and extraction as the policy's samples (``sampling.sample_programs`` with one greedy
+    sample), so a backend failure is counted (``extraction == "backend_error"``) rather than raised."""
+    samples = sample_programs(questions, backend, cache, n=1, temperature=0.0, top_p=1.0,
+                              max_new_tokens=max_new_tokens, seed=0, n_tests_shown=n_tests_shown,
+                              batch_size=batch_size, namespace=namespace, progress=progress)
+    return samples[["question_id", "program", "extraction", "completion"]]
 
 
 def reference_programs(questions: pd.DataFrame) -> list[str]:
