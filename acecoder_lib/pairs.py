@@ -98,6 +98,38 @@ def build_pairs(programs: pd.DataFrame, questions: pd.DataFrame, rule: str = "pa
     return pairs
 
 
+def reference_pairs(programs: pd.DataFrame, questions: pd.DataFrame, pairs: pd.DataFrame | None = None,
+                    margin: float = PAPER_MARGIN, floor: float = PAPER_FLOOR, per_question: int = 4,
+                    validation_fraction: float = 0.1) -> pd.DataFrame:
+    """Extra pairs (schema ``05_pairs``), NOT the paper's: each question's verified reference (phase 03: it passes
+    every filtered test, pass rate 1.0) as ``chosen`` over up to ``per_question`` distinct sampled programs with
+    ``floor < s < 1 - margin`` as ``rejected`` (lowest pass rates first).
+
+    For weak policies whose own programs rarely pass 80% of the tests (the paper's rule then yields almost
+    nothing). The caveat is a style shift: references are human-written CodeIO/starter code, the rejected programs
+    are model samples, so a reward model may learn to tell the authors apart rather than right from wrong; the
+    notebook reports accuracy on the paper's own pairs separately. ``floor=-1`` admits zero-pass programs too.
+    A question keeps its split from ``pairs`` where it has paper pairs; others are split by a hash of the id."""
+    from .filtering import assign_split
+
+    ref = {q: r for q, r in zip(questions[QUESTION_ID], questions["reference"]) if isinstance(r, str) and r.strip()}
+    text = dict(zip(questions[QUESTION_ID], questions["question"]))
+    known = dict(zip(pairs[QUESTION_ID], pairs["split"])) if pairs is not None and len(pairs) else {}
+    rows = []
+    for qid, group in _distinct(programs).groupby(QUESTION_ID, sort=False):
+        if qid not in ref:
+            continue
+        low = group[(group["pass_rate"] > floor) & (group["pass_rate"] < 1.0 - margin)]
+        low = low[low["program"].str.strip() != ref[qid].strip()].sort_values("pass_rate", kind="stable")
+        for program, rate in zip(low["program"].head(per_question), low["pass_rate"].head(per_question)):
+            rows.append({QUESTION_ID: qid, PROMPT: text[qid], CHOSEN: ref[qid], REJECTED: program,
+                         "chosen_pass_rate": 1.0, "rejected_pass_rate": float(rate), "margin": 1.0 - float(rate)})
+    out = pd.DataFrame(rows, columns=[c for c in PAIRS.column_names if c != "split"])
+    hashed = dict(zip(out[QUESTION_ID].unique(), assign_split(out[QUESTION_ID].unique(), validation_fraction)))
+    out["split"] = [known.get(q) or ("validation" if hashed[q] == "heldout" else "train") for q in out[QUESTION_ID]]
+    return out
+
+
 def pair_stats(pairs: pd.DataFrame, programs: pd.DataFrame) -> dict:
     """Number of pairs, questions with pairs, their share of all sampled questions (paper: 37.34%), pairs/question."""
     n_questions = programs[QUESTION_ID].nunique()

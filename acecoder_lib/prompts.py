@@ -6,6 +6,9 @@
 - ``solve_messages``: phase 03's proxy solver and phase 04's policy sampling: the question and its first tests in a
   docstring, and the assistant turn prefilled with the paper's sentence, so the model continues inside a
   ```python block.
+- ``eval_messages``: phases 07-08 on HumanEval-style prompts (a signature and docstring): evalplus's instruct
+  prompt, the same wording and prefill as ``solve_messages`` with the prompt as is (it has its own docstring).
+- ``test_messages``: phases 07 and 09: ask the policy for unit tests of a question (CodeT / CodeRM style).
 """
 from __future__ import annotations
 
@@ -62,3 +65,37 @@ def solve_messages(question: str, tests: list[str], n_tests_shown: int = 2, pref
     if prefill:
         messages.append({"role": "assistant", "content": SOLVE_PREFILL})
     return messages
+
+
+def eval_messages(prompt: str, prefill: bool = True) -> list[dict]:
+    """evalplus's instruct prompt for a HumanEval-style ``prompt`` (signature + docstring), prefilled answer."""
+    user = ("Please provide a self-contained Python script that solves the following problem in a markdown code "
+            f"block:\n```\n{prompt.strip()}\n```\n")
+    messages = [{"role": "user", "content": user}]
+    if prefill:
+        messages.append({"role": "assistant", "content": SOLVE_PREFILL})
+    return messages
+
+
+TEST_PREFILL = "```python\n"
+
+
+def test_messages(question: str, entry_point: str, n_tests: int = 5, style: str = "assert",
+                  program: str | None = None) -> list[dict]:
+    """Ask for ``n_tests`` unit tests of ``entry_point``: one ``assert`` per line (``style="assert"``) or a
+    ``unittest.TestCase`` class (``style="unittest"``, CodeRM's format); with ``program``, it is shown too (CodeRM
+    conditions test generation on a candidate solution optionally). The answer is prefilled into a code block (and,
+    for asserts, with the start of the first call: a small model left to itself often asserts constants)."""
+    if style not in ("assert", "unittest"):
+        raise ValueError(f"style must be 'assert' or 'unittest', got {style!r}")
+    form = (f"one `assert` statement per line, each calling `{entry_point}` with concrete arguments and comparing "
+            f"the result with the expected value" if style == "assert" else
+            f"a `unittest.TestCase` class with {n_tests} test methods, each calling `{entry_point}` with concrete "
+            f"arguments and checking the result with `self.assertEqual`")
+    user = (f"Write {n_tests} unit tests for the following problem: {form}. Cover normal cases and edge cases. "
+            f"Do not write the solution.\n\n{question.strip()}\n")
+    if program:
+        user += f"\nA candidate solution (it may be wrong):\n```python\n{program.strip()}\n```\n"
+    return [{"role": "user", "content": user},
+            {"role": "assistant", "content": TEST_PREFILL + ("import unittest\n" if style == "unittest" else
+                                                              f"assert {entry_point}(")}]

@@ -42,13 +42,19 @@ PROGRAMS = register(Schema(
 def sample_programs(questions: pd.DataFrame, backend, cache: CompletionCache, n: int = PAPER_N,
                     temperature: float = PAPER_TEMPERATURE, top_p: float = PAPER_TOP_P,
                     max_new_tokens: int = PAPER_MAX_NEW_TOKENS, seed: int = 0, n_tests_shown: int = 2,
-                    batch_size: int = 4, namespace: str | None = None, progress=None) -> pd.DataFrame:
+                    batch_size: int = 4, namespace: str | None = None, progress=None,
+                    messages: list | None = None, prefill: str = prompts.SOLVE_PREFILL) -> pd.DataFrame:
     """``n`` completions per question (one cached prompt each, so a rerun resumes at the first unfinished
-    question), with the extracted program; one row per (question, sample)."""
+    question), with the extracted program; one row per (question, sample). ``messages`` (one chat per question)
+    replaces the paper's solve prompt, e.g. ``prompts.eval_messages`` for HumanEval; ``prefill`` is what the
+    assistant turn was prefilled with (prepended to each completion before code extraction)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    messages = [prompts.solve_messages(q.question, list(q.tests), n_tests_shown=n_tests_shown)
-                for q in questions.itertuples()]
+    if messages is None:
+        messages = [prompts.solve_messages(q.question, list(q.tests), n_tests_shown=n_tests_shown)
+                    for q in questions.itertuples()]
+    elif len(messages) != len(questions):
+        raise ValueError(f"{len(messages)} message lists for {len(questions)} questions")
     failures: dict[int, str] = {}
     outs = cached_generate(backend, messages, cache, namespace=namespace or backend.namespace,
                            batch_size=batch_size, progress=progress, failures=failures, n=n,
@@ -56,7 +62,7 @@ def sample_programs(questions: pd.DataFrame, backend, cache: CompletionCache, n:
     rows = []
     for i, (q, completions) in enumerate(zip(questions.itertuples(), outs)):
         for k, text in enumerate(completions):
-            ex = extract_code(prompts.SOLVE_PREFILL + (text or ""), entry_point=q.entry_point or None)
+            ex = extract_code(prefill + (text or ""), entry_point=q.entry_point or None)
             rows.append({QUESTION_ID: q.question_id, "sample": k, "completion": text or "",
                          PROGRAM: build_program(ex.code) if ex.code else "",
                          "extraction": "backend_error" if i in failures else ex.status})

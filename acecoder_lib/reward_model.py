@@ -1,0 +1,473 @@
+"""Phase 06 logic: a Bradley-Terry reward model over (question, program) (ACECODER section 5; PAPER_FACTS S5).
+
+    history = reward_model.train_reward_model(pairs, "smollm2-135m-instruct", out_dir, RMTrainConfig(max_steps=40))
+    rm = reward_model.RewardModel.load(out_dir)        # a folder trained here, or a released AceCodeRM checkpoint
+    rm.score(question, [program_a, program_b])         # -> [float, float], higher = more likely correct
+
+Loss: -log sigmoid(r(x, y_chosen) - r(x, y_rejected)) with trl's ``RewardTrainer``; the scalar comes from a linear
+head on the hidden state of the last token. The pairs' ``margin`` column (a pass-rate difference) is NOT passed to
+the trainer: trl would subtract it inside the sigmoid, which is not the paper's loss.
+
+Input format, the same for training and scoring (and the one AceCodeRM's own example uses): the tokenizer's chat
+template over ``[{"role": "user", "content": question}, {"role": "assistant", "content": program}]``, the program as
+plain code. Sequences longer than ``max_length`` tokens keep their LAST ``max_length`` tokens (the program and the
+end of the question survive; the start of the chat is cut), so the token the head reads is always the real last one.
+
+Two checkpoint layouts load:
+- ``sequence_classification``: what ``train_reward_model`` saves: a standard transformers folder of
+  ``AutoModelForSequenceClassification`` (``num_labels=1``, head ``score`` without bias) plus ``acecoder_rm.json``.
+- ``value_head``: the released AceCodeRM-7B/32B format: a causal LM whose weights also hold ``v_head.summary.weight``
+  and ``v_head.summary.bias`` (a ``Linear(hidden, 1)`` with bias); the score is that head on the last hidden state
+  at the last attended token (right padding), as in AceCoder's ``rm_utils.py``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .schemas import CHOSEN, PASS_RATE, PROGRAM, QUESTION_ID, REJECTED, SPLIT, Column, Schema, register
+
+MARKER = "acecoder_rm.json"       # written last by train_reward_model: a folder without it is unfinished
+LAYOUTS = ("sequence_classification", "value_head")
+VALUE_HEAD_KEYS = ("v_head.summary.weight", "v_head.summary.bias")
+
+HISTORY = register(Schema(
+    name="06_rm_history",
+    version=1,
+    doc="Training curve of the reward model, long format: one row per (step, split, metric).",
+    columns=(
+        Column("step", "int"),
+        Column("epoch", "float"),
+        Column(SPLIT, "str", doc="train | eval"),
+        Column("metric", "str", doc="loss | accuracy | margin | learning_rate | grad_norm"),
+        Column("value", "float"),
+    ),
+))
+PAIR_SCORES = register(Schema(
+    name="06_rm_pair_scores",
+    version=1,
+    doc="The trained reward model's scores of every pair of 05_pairs (train and validation).",
+    columns=(
+        Column(QUESTION_ID, "str"),
+        Column(SPLIT, "str", doc="the pair's split in 05_pairs (train | validation)"),
+        Column("kind", "str", doc="sampled (the paper's rule on 04's programs) | reference (pairs.reference_pairs)"),
+        Column("r_chosen", "float"),
+        Column("r_rejected", "float"),
+        Column("chosen_pass_rate", "float"),
+        Column("rejected_pass_rate", "float"),
+        Column("correct", "bool", doc="r_chosen > r_rejected"),
+    ),
+))
+PROGRAM_SCORES = register(Schema(
+    name="06_rm_program_scores",
+    version=1,
+    doc="The reward model's score of sampled programs (04_programs) against their true pass rate, for calibration.",
+    columns=(
+        Column(QUESTION_ID, "str"),
+        Column("sample", "int"),
+        Column(SPLIT, "str", doc="validation when the question's pairs were held out (or it had none), else train"),
+        Column(PASS_RATE, "float"),
+        Column("score", "float"),
+    ),
+))
+
+
+class RewardModelError(RuntimeError):
+    """A reward-model folder is missing, unfinished or of an unknown layout; the message says which and why."""
+
+
+@dataclass
+class RMTrainConfig:
+    """What ``train_reward_model`` passes to trl's ``RewardConfig``. Defaults are the paper's (PAPER_FACTS S5) except
+    the batch: paper 128 = per_device_batch_size x gradient_accumulation_steps x GPUs."""
+
+    epochs: float = 1.0
+    max_steps: int = -1                 # > 0 overrides epochs (the CPU profiles use a fixed number of steps)
+    learning_rate: float = 1e-5
+    lr_scheduler_type: str = "cosine"
+    warmup_ratio: float = 0.1
+    per_device_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 2048
+    bf16: bool = False
+    lora_r: int = 0                     # 0: full fine-tune (paper); > 0: LoRA of that rank, for smaller GPUs
+    lora_alpha: int = 32
+    seed: int = 0
+    logging_steps: int = 1
+    eval_steps: int = 0                 # 0: evaluate once at the end
+    save_steps: int = 0                 # 0: a checkpoint (weights + optimizer, ~3x the model) every max(25, 10% of
+                                        # the steps) for resuming after a crash; the final model is saved anyway
+    gradient_checkpointing: bool = False
+
+
+def chat_text(tokenizer, question: str, program: str) -> str:
+    """The one text both training and scoring tokenize (no generation prompt: the assistant turn is complete)."""
+    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": program}]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False)
+    return f"{question}\n\n{program}"
+
+
+def encode(tokenizer, question: str, program: str, max_length: int) -> list[int]:
+    """Token ids of ``chat_text``, left-truncated to the last ``max_length`` tokens."""
+    if max_length < 8:
+        raise ValueError(f"max_length must be >= 8, got {max_length}")
+    ids = tokenizer(chat_text(tokenizer, question, program), add_special_tokens=False)["input_ids"]
+    return ids[-max_length:]
+
+
+def pair_dataset(pairs: pd.DataFrame, tokenizer, max_length: int):
+    """A ``datasets.Dataset`` of ``chosen_ids`` / ``rejected_ids`` (trl's processed format) for the rows of ``pairs``."""
+    import datasets
+
+    missing = {"prompt", CHOSEN, REJECTED} - set(pairs.columns)
+    if missing:
+        raise ValueError(f"pairs lack column(s) {sorted(missing)}; expected the 05_pairs artifact")
+    rows = [{"chosen_ids": encode(tokenizer, p, c, max_length), "rejected_ids": encode(tokenizer, p, r, max_length)}
+            for p, c, r in zip(pairs["prompt"], pairs[CHOSEN], pairs[REJECTED])]
+    return datasets.Dataset.from_list(rows)
+
+
+def _load_backbone(base: str, dtype=None):
+    """Tokenizer and a fresh ``AutoModelForSequenceClassification`` (1 label) on top of ``base``'s weights."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from . import models
+
+    path = models.resolve_model(base) if not Path(base).is_dir() else Path(base)
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    torch.manual_seed(0)  # the new head's initialisation
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype or torch.float32)
+    model.config.pad_token_id = tok.pad_token_id
+    return tok, model, path
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    return sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
+
+
+def history_frame(log_history: list[dict]) -> pd.DataFrame:
+    """trl/transformers ``state.log_history`` as the long ``06_rm_history`` frame."""
+    names = {"loss": ("train", "loss"), "learning_rate": ("train", "learning_rate"), "grad_norm": ("train", "grad_norm"),
+             "accuracy": ("train", "accuracy"), "margin": ("train", "margin"), "eval_loss": ("eval", "loss"),
+             "eval_accuracy": ("eval", "accuracy"), "eval_margin": ("eval", "margin")}
+    rows = []
+    for entry in log_history:
+        for key, (split, metric) in names.items():
+            value = entry.get(key)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                rows.append({"step": int(entry.get("step", 0)), "epoch": float(entry.get("epoch", 0.0) or 0.0),
+                             SPLIT: split, "metric": metric, "value": float(value)})
+    return pd.DataFrame(rows, columns=HISTORY.column_names)
+
+
+def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: RMTrainConfig | None = None,
+                       eval_pairs: pd.DataFrame | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train a Bradley-Terry RM on ``pairs`` (05_pairs rows) from backbone ``base`` (a registry name or a folder) and
+    save it to ``out_dir`` as a standard transformers folder; returns the training history (06_rm_history).
+
+    Checkpoints go to ``out_dir/checkpoints``; a rerun after a crash resumes from the last one. A finished folder
+    (its ``acecoder_rm.json`` written) is not retrained: delete it to train again."""
+    import torch
+    from trl import RewardConfig, RewardTrainer
+
+    config = config or RMTrainConfig()
+    out_dir = Path(out_dir)
+    if (out_dir / MARKER).is_file():
+        raise RewardModelError(f"{out_dir} already holds a trained reward model ({MARKER}); delete the folder to "
+                               f"retrain, or load it with RewardModel.load")
+    if len(pairs) == 0:
+        raise ValueError("no training pairs: phase 05 produced none for the train split (see its sensitivity plot)")
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    tok, model, base_path = _load_backbone(base, dtype)
+    if config.lora_r > 0:
+        from peft import LoraConfig, TaskType, get_peft_model
+        model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r,
+                                                 lora_alpha=config.lora_alpha, lora_dropout=0.0))
+    train_ds = pair_dataset(pairs, tok, config.max_length)
+    eval_ds = pair_dataset(eval_pairs, tok, config.max_length) if eval_pairs is not None and len(eval_pairs) else None
+    steps_per_epoch = math.ceil(len(train_ds) / (config.per_device_batch_size * config.gradient_accumulation_steps))
+    total = config.max_steps if config.max_steps > 0 else math.ceil(steps_per_epoch * config.epochs)
+    ckpt_dir = out_dir / "checkpoints"
+    args = RewardConfig(
+        output_dir=str(ckpt_dir), num_train_epochs=config.epochs, max_steps=config.max_steps,
+        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=max(0, round(config.warmup_ratio * total)),
+        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_eval_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, max_length=config.max_length,
+        bf16=config.bf16, seed=config.seed, logging_steps=config.logging_steps,
+        eval_strategy="no" if eval_ds is None or not config.eval_steps else "steps",
+        eval_steps=config.eval_steps or None, save_strategy="steps",
+        save_steps=config.save_steps or max(25, total // 10), save_total_limit=2, report_to=[],
+        disable_tqdm=not progress, gradient_checkpointing=config.gradient_checkpointing,
+        center_rewards_coefficient=None, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0)
+    trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                            processing_class=tok)
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=bool(_checkpoints(ckpt_dir)) or None)
+    seconds = time.perf_counter() - started
+    if eval_ds is not None:
+        trainer.evaluate()
+    if config.lora_r > 0:
+        trainer.model = trainer.model.merge_and_unload()
+    trainer.model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    history = history_frame(trainer.state.log_history)
+    marker = {"layout": "sequence_classification", "base": str(base), "base_path": str(base_path),
+              "max_length": config.max_length, "config": asdict(config), "train_pairs": len(train_ds),
+              "steps": int(trainer.state.global_step), "train_seconds": round(seconds, 1),
+              "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 3)}
+    (out_dir / "history.json").write_text(json.dumps(trainer.state.log_history))
+    (out_dir / MARKER).write_text(json.dumps(marker, indent=1))
+    return history
+
+
+def training_fingerprint(pairs: pd.DataFrame, base: str, config: RMTrainConfig,
+                         eval_pairs: pd.DataFrame | None = None) -> str:
+    """sha256 of what determines a trained model: backbone, config, and the pairs' texts (train and eval)."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps({"base": str(base), "config": asdict(config)}, sort_keys=True).encode())
+    for frame in (pairs, eval_pairs):
+        if frame is not None:
+            for row in zip(frame["prompt"], frame[CHOSEN], frame[REJECTED]):
+                h.update("\x1f".join(row).encode() + b"\x1e")
+        h.update(b"\x1d")
+    return h.hexdigest()[:16]
+
+
+def train_or_load(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: RMTrainConfig | None = None,
+                  eval_pairs: pd.DataFrame | None = None, progress: bool = True) -> tuple[pd.DataFrame, dict]:
+    """``train_reward_model`` unless ``out_dir`` already holds a model trained on the same fingerprint (then its
+    saved history comes back); a folder of another fingerprint, finished or not, is wiped first. Returns
+    (history, the folder's acecoder_rm.json + ``reused``)."""
+    import shutil
+
+    config = config or RMTrainConfig()
+    out_dir = Path(out_dir)
+    fingerprint = training_fingerprint(pairs, base, config, eval_pairs)
+    stamp = out_dir / "fingerprint.txt"
+    if out_dir.exists() and (not stamp.is_file() or stamp.read_text().strip() != fingerprint):
+        shutil.rmtree(out_dir)
+    if (out_dir / MARKER).is_file():
+        info = json.loads((out_dir / MARKER).read_text())
+        return history_frame(json.loads((out_dir / "history.json").read_text())), {**info, "reused": True}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
+    history = train_reward_model(pairs, base, out_dir, config, eval_pairs=eval_pairs, progress=progress)
+    return history, {**json.loads((out_dir / MARKER).read_text()), "reused": False}
+
+
+def _safetensors_files(folder: Path) -> list[Path]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        return sorted({folder / f for f in json.loads(index.read_text())["weight_map"].values()})
+    return sorted(folder.glob("*.safetensors"))
+
+
+def detect_layout(folder: str | Path) -> str:
+    """``sequence_classification`` or ``value_head`` (see the module docstring); RewardModelError otherwise."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise RewardModelError(f"{folder} is not a model folder (no config.json)")
+    marker = folder / MARKER
+    if marker.is_file():
+        return json.loads(marker.read_text())["layout"]
+    from safetensors import safe_open
+
+    for file in _safetensors_files(folder):
+        with safe_open(str(file), framework="pt") as f:
+            if VALUE_HEAD_KEYS[0] in f.keys():
+                return "value_head"
+    archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    if any(a.endswith("ForSequenceClassification") for a in archs):
+        return "sequence_classification"
+    raise RewardModelError(f"{folder} is neither a sequence-classification reward model nor a value-head (AceCodeRM) "
+                           f"checkpoint: no {VALUE_HEAD_KEYS[0]} tensor, architectures {archs}")
+
+
+class RewardModel:
+    """A loaded reward model; ``score`` batches (length-sorted), pads right and truncates like training did."""
+
+    def __init__(self, folder: str | Path, device: str | None = None, dtype=None, max_length: int | None = None):
+        import torch
+        from transformers import AutoTokenizer
+
+        self.folder = Path(folder)
+        if self.folder.is_dir() and (self.folder / "checkpoints").is_dir() and not (self.folder / MARKER).is_file() \
+                and not (self.folder / "config.json").is_file():
+            raise RewardModelError(f"{self.folder} holds checkpoints but no finished model: training did not end; "
+                                   f"rerun train_reward_model to resume")
+        self.layout = detect_layout(self.folder)
+        marker = json.loads((self.folder / MARKER).read_text()) if (self.folder / MARKER).is_file() else {}
+        self.max_length = int(max_length or marker.get("max_length") or 2048)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = dtype or torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.layout == "sequence_classification":
+            from transformers import AutoModelForSequenceClassification
+            self.model = AutoModelForSequenceClassification.from_pretrained(self.folder, dtype=dtype)
+            self.model.config.pad_token_id = self.model.config.pad_token_id or self.tokenizer.pad_token_id
+            self.head = None
+        else:
+            from safetensors import safe_open
+            from transformers import AutoModelForCausalLM
+            from transformers.utils import logging as hf_logging
+
+            verbosity = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()  # the v_head tensors are "unexpected" for the plain causal LM: expected
+            try:
+                self.model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=dtype)
+            finally:
+                hf_logging.set_verbosity(verbosity)
+            tensors = {}
+            for file in _safetensors_files(self.folder):
+                with safe_open(str(file), framework="pt") as f:
+                    tensors.update({k: f.get_tensor(k) for k in VALUE_HEAD_KEYS if k in f.keys()})
+            if set(tensors) != set(VALUE_HEAD_KEYS):
+                raise RewardModelError(f"{self.folder}: value-head checkpoint lacks {sorted(set(VALUE_HEAD_KEYS) - set(tensors))}")
+            weight = tensors[VALUE_HEAD_KEYS[0]]
+            self.head = torch.nn.Linear(weight.shape[1], 1, bias=True)
+            self.head.load_state_dict({"weight": weight.float(), "bias": tensors[VALUE_HEAD_KEYS[1]].float()})
+            self.head.to(self.device)
+        self.model.to(self.device).eval()
+
+    @classmethod
+    def load(cls, folder: str | Path, **kw) -> "RewardModel":
+        return cls(folder, **kw)
+
+    def _forward(self, batch: list[list[int]]) -> list[float]:
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch], device=self.device)
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch], device=self.device)
+        with torch.no_grad():
+            if self.head is None:
+                return self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float().tolist()
+            hidden = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+            last = hidden[torch.arange(len(batch), device=self.device), mask.sum(-1) - 1]
+            return self.head(last.float()).squeeze(-1).tolist()
+
+    def score_many(self, questions: Sequence[str], programs: Sequence[str], batch_size: int = 8) -> list[float]:
+        """One score per (question, program) pair, in order."""
+        if len(questions) != len(programs):
+            raise ValueError(f"{len(questions)} questions but {len(programs)} programs")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        encoded = [encode(self.tokenizer, q, p, self.max_length) for q, p in zip(questions, programs)]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        scores = [0.0] * len(encoded)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for i, s in zip(chunk, self._forward([encoded[i] for i in chunk])):
+                scores[i] = float(s)
+        return scores
+
+    def score(self, question: str, programs: Sequence[str], batch_size: int = 8) -> list[float]:
+        """Scores of ``programs`` for one ``question`` (higher: more likely to pass the tests)."""
+        return self.score_many([question] * len(programs), list(programs), batch_size=batch_size)
+
+
+def score_pairs(rm: RewardModel, pairs: pd.DataFrame, batch_size: int = 8) -> pd.DataFrame:
+    """``06_rm_pair_scores`` rows: the model's score of each pair's chosen and rejected program."""
+    n = len(pairs)
+    scores = rm.score_many(list(pairs["prompt"]) * 2, list(pairs[CHOSEN]) + list(pairs[REJECTED]), batch_size)
+    kind = pairs["kind"].to_numpy() if "kind" in pairs else ["sampled"] * n
+    out = pd.DataFrame({QUESTION_ID: pairs[QUESTION_ID].to_numpy(), SPLIT: pairs[SPLIT].to_numpy(), "kind": kind,
+                        "r_chosen": scores[:n], "r_rejected": scores[n:],
+                        "chosen_pass_rate": pairs["chosen_pass_rate"].to_numpy(),
+                        "rejected_pass_rate": pairs["rejected_pass_rate"].to_numpy()})
+    out["correct"] = out["r_chosen"] > out["r_rejected"]
+    return out[PAIR_SCORES.column_names]
+
+
+def pair_accuracy(scored: pd.DataFrame, by: Sequence[str] = (SPLIT,)) -> pd.DataFrame:
+    """Per group of ``by``: pairs, accuracy (share with r_chosen > r_rejected; chance is 0.5), a bootstrap 95% CI
+    of the accuracy over pairs, and the mean score margin."""
+    from .metrics import bootstrap_ci
+
+    rows = []
+    for key, group in scored.groupby(list(by), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        correct = group["correct"].astype(float).to_numpy()
+        lo, hi = bootstrap_ci(correct) if len(correct) > 1 else (float("nan"), float("nan"))
+        rows.append({**dict(zip(by, key)), "pairs": len(group), "accuracy": float(correct.mean()), "ci_low": lo,
+                     "ci_high": hi, "mean_margin": float((group["r_chosen"] - group["r_rejected"]).mean())})
+    return pd.DataFrame(rows, columns=[*by, "pairs", "accuracy", "ci_low", "ci_high", "mean_margin"])
+
+
+def score_programs(rm: RewardModel, programs: pd.DataFrame, questions: pd.DataFrame, held_out: set[str],
+                   batch_size: int = 8) -> pd.DataFrame:
+    """``06_rm_program_scores``: every program of ``programs`` (non-empty code) scored against its question."""
+    text = dict(zip(questions[QUESTION_ID], questions["question"]))
+    rows = programs[programs[PROGRAM].str.strip() != ""]
+    scores = rm.score_many([text[q] for q in rows[QUESTION_ID]], list(rows[PROGRAM]), batch_size)
+    out = pd.DataFrame({QUESTION_ID: rows[QUESTION_ID].to_numpy(), "sample": rows["sample"].to_numpy(),
+                        SPLIT: ["validation" if q in held_out else "train" for q in rows[QUESTION_ID]],
+                        PASS_RATE: rows[PASS_RATE].astype(float).to_numpy(), "score": scores})
+    return out[PROGRAM_SCORES.column_names]
+
+
+def calibration(scores: pd.DataFrame) -> dict:
+    """Spearman rank correlation of score vs true pass rate per split: over all programs, and within questions
+    (the mean of per-question correlations, questions with a constant pass rate skipped: what Best-of-N needs)."""
+    out = {}
+    for split, group in scores.groupby(SPLIT):
+        overall = group["score"].corr(group[PASS_RATE], method="spearman") if group[PASS_RATE].nunique() > 1 else float("nan")
+        within = [g["score"].corr(g[PASS_RATE], method="spearman") for _, g in group.groupby(QUESTION_ID)
+                  if g[PASS_RATE].nunique() > 1 and g["score"].nunique() > 1]
+        out[split] = {"programs": len(group), "spearman": float(overall),
+                      "spearman_within_question": float(pd.Series(within).mean()) if within else float("nan"),
+                      "questions_with_spread": len(within)}
+    return out
+
+
+def plot_accuracy(table: pd.DataFrame):
+    """Pair accuracy per group with its 95% CI, against the 50% chance line."""
+    import plotly.graph_objects as go
+
+    labels = [" / ".join(str(v) for v in row) for row in table.drop(
+        columns=["pairs", "accuracy", "ci_low", "ci_high", "mean_margin"]).itertuples(index=False)]
+    fig = go.Figure(go.Bar(x=labels, y=table["accuracy"], text=[f"{a:.0%} of {n}" for a, n in
+                                                                  zip(table["accuracy"], table["pairs"])],
+                           error_y={"type": "data", "symmetric": False, "array": table["ci_high"] - table["accuracy"],
+                                    "arrayminus": table["accuracy"] - table["ci_low"]}))
+    fig.add_hline(y=0.5, line_dash="dash", annotation_text="chance (50%)")
+    fig.update_layout(title="Reward model: share of pairs ranked right (95% bootstrap CI)", yaxis_range=[0, 1.05],
+                      yaxis_title="pair accuracy")
+    return fig
+
+
+def plot_history(history: pd.DataFrame):
+    """Loss and accuracy against step (train and eval), plotly."""
+    import plotly.express as px
+
+    shown = history[history["metric"].isin(["loss", "accuracy"])]
+    fig = px.line(shown, x="step", y="value", color=SPLIT, facet_row="metric", markers=True,
+                  title="Reward model training (Bradley-Terry loss; accuracy = share of pairs ranked right)")
+    fig.update_yaxes(matches=None)
+    return fig
+
+
+def plot_calibration(scores: pd.DataFrame):
+    """Score against true pass rate, one point per program, coloured by split."""
+    import plotly.express as px
+
+    fig = px.strip(scores, x=PASS_RATE, y="score", color=SPLIT, hover_data=[QUESTION_ID, "sample"],
+                   title="Reward-model score vs the program's true pass rate")
+    fig.update_xaxes(title="true pass rate over the filtered tests")
+    return fig

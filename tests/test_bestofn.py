@@ -1,0 +1,127 @@
+"""Best-of-N (phase 07): strategies on hand-made tables, generated-test parsing, block sampling reuse, assembly."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from acecoder_lib import bestofn, prompts, testgen
+from acecoder_lib.cache import CompletionCache
+
+
+def _table(correct, scores, gen, greedy=None, qid="q", bench="b"):
+    rows = [{"question_id": qid, "benchmark": bench, "kind": "sample", "sample": i, "correct": bool(c),
+             "rm_score": s, "generated_passed": g} for i, (c, s, g) in enumerate(zip(correct, scores, gen))]
+    if greedy is not None:
+        rows.append({"question_id": qid, "benchmark": bench, "kind": "greedy", "sample": 0, "correct": greedy,
+                     "rm_score": np.nan, "generated_passed": []})
+    return pd.DataFrame(rows)
+
+
+def test_strategies_at_full_n_pick_what_they_should():
+    # sample 2 is the only correct one; the RM likes it; the generated tests favour sample 1 (wrongly)
+    t = _table([0, 0, 1, 0], [0.1, 0.2, 0.9, 0.3], [[1, 0], [1, 1], [0, 1], [0, 0]], greedy=False)
+    got = bestofn.per_question(t, ns=[4]).set_index("strategy")["accuracy"]
+    assert got["oracle"] == 1.0 and got["average"] == 0.25 and got["reward_model"] == 1.0
+    assert got["test_majority"] == 0.0 and got["greedy"] == 0.0 and got["random"] in (0.0, 1.0)
+
+
+def test_smaller_n_averages_over_subsets_and_matches_the_exact_expectation():
+    t = _table([1, 0, 0, 0], [0.0] * 4, [[]] * 4)
+    got = bestofn.per_question(t, ns=[1, 2], subsets=4000, seed=1).set_index(["strategy", "n"])["accuracy"]
+    assert got[("oracle", 2)] == pytest.approx(0.5, abs=0.03)     # P(the correct one is among 2 of 4) = 1/2
+    assert got[("average", 1)] == pytest.approx(0.25, abs=0.03)
+    assert ("test_majority", 1) not in got.index                   # no generated tests: the strategy is absent
+
+
+def test_rank_by_tests_breaks_ties_by_cluster_size():
+    order = testgen.rank_by_tests([[1, 0], [0, 1], [0, 1], [1, 1], [0, 0]])
+    assert order[0] == 3 and order[1:3] == [1, 2] and order[-1] == 4
+
+
+def test_evaluate_gives_a_ci_over_questions_and_table2_shape():
+    t = pd.concat([_table([1, 1], [1.0, 0.0], [[1], [1]], greedy=True, qid="a"),
+                   _table([0, 1], [1.0, 0.0], [[1], [0]], greedy=False, qid="b")], ignore_index=True)
+    res = bestofn.evaluate(t, ns=[1, 2], subsets=10)
+    row = res[(res["strategy"] == "oracle") & (res["n"] == 2)].iloc[0]
+    assert row["accuracy"] == 1.0 and row["questions"] == 2
+    rm = res[(res["strategy"] == "reward_model") & (res["n"] == 2)].iloc[0]
+    assert rm["accuracy"] == 0.5 and rm["ci_low"] <= 0.5 <= rm["ci_high"]
+    wide = bestofn.table2(res)
+    assert "greedy" in wide.index and "oracle@2" in wide.index and wide.loc["greedy", "b"] == 50.0
+
+
+def test_parse_tests_accepts_asserts_and_unittest_and_drops_the_rest():
+    text = prompts.TEST_PREFILL + "assert add(1, 2) == 3\nassert add(1, 2) == 3\nassert 1 == 1\nx = 5\nassert add(0, 0) == 0\nassert add(2,"
+    got = testgen.parse_tests(text, "add")
+    assert got.tests == ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]
+    assert got.dropped == {"duplicate": 1, "does_not_call_entry_point": 1, "not_an_assert": 1}
+    ut = ("```python\nimport unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+          "        self.assertEqual(add(1, 2), 3)\n    def test_b(self):\n        self.assertEqual(add(0, 1), 1)\n```")
+    parsed = testgen.parse_tests(ut, "add")
+    assert len(parsed.tests) == 2 and all("unittest" in t for t in parsed.tests)
+    assert testgen.parse_tests("no code at all (", "add").tests == []
+    assert testgen.parse_tests(text, "add", max_tests=1).tests == ["assert add(1, 2) == 3"]
+
+
+def test_generated_unittest_snippets_run_in_the_engine():
+    from acecoder_lib.execution import run_programs
+
+    ut = ("import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n"
+          "    def test_b(self):\n        self.assertEqual(add(0, 1), 2)\n")
+    tests = testgen.parse_tests(ut, "add").tests
+    res = run_programs(["def add(a, b):\n    return a + b\n"], [tests], workers=1)[0]
+    assert res.verdicts == ["pass", "fail"]
+
+
+def test_problems_from_humaneval_and_heldout():
+    from acecoder_lib import data
+
+    he = bestofn.humaneval_problems(data.load_eval_set("humaneval"), limit=3)
+    assert len(he) == 3 and all(len(t) >= 1 for t in he["tests"]) and set(he["prompt_style"]) == {"eval"}
+    msgs = bestofn.messages_for(he)
+    assert "def has_close_elements" in msgs[0][0]["content"] and msgs[0][1]["content"] == prompts.SOLVE_PREFILL
+    q = pd.DataFrame({"question_id": ["x", "y"], "question": ["Q1", "Q2"], "tests": [["assert f(1) == 1"] * 3] * 2,
+                      "entry_point": ["f", "f"], "split": ["heldout", "train"], "reference": ["a", "b"]})
+    ho = bestofn.heldout_problems(q)
+    assert ho["question_id"].tolist() == ["x"] and ho["shown_tests"].iloc[0] == ["assert f(1) == 1"] * 2
+
+
+def test_sample_blocks_reuse_earlier_blocks(tiny_backend, tmp_path):
+    problems = pd.DataFrame({"question_id": ["p"], "benchmark": ["b"], "question": ["Write f."],
+                             "tests": [["assert f() == 1"]], "entry_point": ["f"], "prompt_style": ["eval"],
+                             "shown_tests": [[]]})
+    cache = CompletionCache(tmp_path / "c.jsonl")
+    four = bestofn.sample_blocks(problems, tiny_backend, cache, n=4, block=2, max_new_tokens=8)
+    assert len(cache) == 2 and four["sample"].tolist() == [0, 1, 2, 3]
+    six = bestofn.sample_blocks(problems, tiny_backend, cache, n=6, block=2, max_new_tokens=8)
+    assert len(cache) == 3  # one new block
+    assert six["completion"].head(4).tolist() == four["completion"].tolist()
+
+
+class _LengthRM:
+    """A stand-in reward model: longer programs score higher (only the interface matters here)."""
+
+    def score_many(self, questions, programs, batch_size=8):
+        return [float(len(p)) for p in programs]
+
+
+def test_assemble_executes_scores_and_runs_generated_tests():
+    from acecoder_lib.execution import ExecutionEngine
+
+    problems = pd.DataFrame({"question_id": ["p"], "benchmark": ["b"], "question": ["Add."],
+                             "tests": [["assert add(1, 2) == 3", "assert add(0, 0) == 0"]], "entry_point": ["add"],
+                             "prompt_style": ["eval"], "shown_tests": [[]]})
+    samples = pd.DataFrame({"question_id": ["p"] * 3, "sample": [0, 1, 2], "completion": ["", "", ""],
+                            "program": ["def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a - b\n", ""],
+                            "extraction": ["ok", "ok", "no_code"]})
+    generated = pd.DataFrame({"question_id": ["p"], "benchmark": ["b"], "tests": [["assert add(2, 2) == 4"]],
+                              "dropped": ["{}"]})
+    with ExecutionEngine(workers=1) as engine:
+        table = bestofn.assemble(problems, samples, samples.head(1), engine, rm=_LengthRM(), generated=generated)
+    s = table[table["kind"] == "sample"]
+    assert s["correct"].tolist() == [True, False, False]
+    assert s["rm_score"].iloc[2] == -np.inf and s["rm_score"].iloc[0] == len(samples["program"].iloc[0])
+    assert s["generated_passed"].tolist() == [[1], [0], [0]]
+    assert table[table["kind"] == "greedy"]["correct"].tolist() == [True]
+    assert list(table.columns) == bestofn.SAMPLES.column_names

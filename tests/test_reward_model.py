@@ -1,0 +1,174 @@
+"""Reward model (phase 06): training with trl on the tiny model, the score API, and the AceCodeRM value-head layout."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from acecoder_lib import reward_model as rmod
+from acecoder_lib.schemas import CHOSEN, QUESTION_ID, REJECTED
+
+
+def _pairs(n: int, split: str = "train") -> pd.DataFrame:
+    """Pairs a model can learn: the chosen program always returns, the rejected one always raises."""
+    rows = []
+    for i in range(n):
+        rows.append({QUESTION_ID: f"q{i % 4}", "prompt": f"Write f(x) that returns x plus {i % 4}.",
+                     CHOSEN: f"def f(x):\n    return x + {i % 4}\n", REJECTED: "def f(x):\n    raise ValueError\n",
+                     "chosen_pass_rate": 1.0, "rejected_pass_rate": 0.2, "margin": 0.8, "split": split})
+    return pd.DataFrame(rows)
+
+
+def test_encode_keeps_the_last_tokens_and_matches_the_chat_template(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    full = rmod.encode(tok, "question " * 50, "def f():\n    return 1\n", max_length=10_000)
+    cut = rmod.encode(tok, "question " * 50, "def f():\n    return 1\n", max_length=16)
+    assert len(cut) == 16 and cut == full[-16:]
+    assert "<|im_start|>assistant" in rmod.chat_text(tok, "q", "p")
+    with pytest.raises(ValueError, match="max_length"):
+        rmod.encode(tok, "q", "p", max_length=2)
+
+
+@pytest.fixture(scope="module")
+def trained_rm(tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rm") / "model"
+    config = rmod.RMTrainConfig(max_steps=24, learning_rate=3e-3, per_device_batch_size=4, max_length=128,
+                                warmup_ratio=0.0, lr_scheduler_type="constant", save_steps=12)
+    history = rmod.train_reward_model(_pairs(32), str(tiny_model_dir), out, config, eval_pairs=_pairs(8, "validation"),
+                                      progress=False)
+    return out, history
+
+
+def test_training_learns_the_pairs_and_saves_a_standard_folder(trained_rm):
+    out, history = trained_rm
+    assert (out / rmod.MARKER).is_file() and (out / "config.json").is_file()
+    marker = json.loads((out / rmod.MARKER).read_text())
+    assert marker["layout"] == "sequence_classification" and marker["steps"] == 24 and marker["max_length"] == 128
+    loss = history[(history["metric"] == "loss") & (history["split"] == "train")]["value"]
+    assert len(loss) == 24 and loss.tail(4).mean() < loss.head(4).mean()
+    rm = rmod.RewardModel.load(out)
+    scored = rmod.score_pairs(rm, pd.concat([_pairs(8), _pairs(8, "validation")], ignore_index=True))
+    acc = rmod.pair_accuracy(scored).set_index("split")
+    assert acc.loc["validation", "accuracy"] == 1.0 and acc.loc["validation", "mean_margin"] > 0
+    assert acc.loc["train", "pairs"] == 8 and acc.loc["train", "ci_low"] <= acc.loc["train", "accuracy"]
+    assert list(scored.columns) == rmod.PAIR_SCORES.column_names
+
+
+def test_score_is_batch_and_order_independent(trained_rm):
+    out, _ = trained_rm
+    rm = rmod.RewardModel.load(out)
+    programs = ["def f(x):\n    return x\n", "def f(x):\n    raise ValueError\n", "x = 1\n" * 30, "pass\n"]
+    one_by_one = [rm.score("Write f.", [p], batch_size=1)[0] for p in programs]
+    batched = rm.score("Write f.", programs, batch_size=3)
+    assert batched == pytest.approx(one_by_one, abs=1e-4)
+    assert rm.score("Write f.", programs[::-1], batch_size=4) == pytest.approx(one_by_one[::-1], abs=1e-4)
+    with pytest.raises(ValueError, match="questions but"):
+        rm.score_many(["a"], ["b", "c"])
+
+
+def test_a_finished_folder_is_not_retrained(trained_rm, tiny_model_dir):
+    out, _ = trained_rm
+    with pytest.raises(rmod.RewardModelError, match="already holds"):
+        rmod.train_reward_model(_pairs(4), str(tiny_model_dir), out, rmod.RMTrainConfig(max_steps=1))
+
+
+def test_training_resumes_from_the_last_checkpoint(tiny_model_dir, tmp_path):
+    out = tmp_path / "model"
+    config = rmod.RMTrainConfig(max_steps=6, learning_rate=1e-3, per_device_batch_size=4, max_length=96, save_steps=3)
+    rmod.train_reward_model(_pairs(24), str(tiny_model_dir), out, config, progress=False)
+    # simulate a crash after the step-3 checkpoint: remove the finished model and the last checkpoint
+    (out / rmod.MARKER).unlink()
+    shutil.rmtree(out / "checkpoints" / "checkpoint-6")
+    history = rmod.train_reward_model(_pairs(24), str(tiny_model_dir), out, config, progress=False)
+    steps = sorted(history[history["metric"] == "loss"]["step"].unique())
+    assert steps == [1, 2, 3, 4, 5, 6]  # the log of steps 1-3 comes back from the checkpoint's trainer state
+    assert json.loads((out / rmod.MARKER).read_text())["steps"] == 6
+
+
+def test_no_pairs_is_a_clear_error(tiny_model_dir, tmp_path):
+    with pytest.raises(ValueError, match="no training pairs"):
+        rmod.train_reward_model(_pairs(0), str(tiny_model_dir), tmp_path / "m", rmod.RMTrainConfig(max_steps=1))
+
+
+def _value_head_checkpoint(folder):
+    """A tiny Qwen2 causal LM saved in AceCodeRM's layout: the LM's tensors plus v_head.summary.{weight,bias}."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from acecoder_lib import models
+
+    tok = AutoTokenizer.from_pretrained(models.resolve_model(models.TINY))
+    config = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+    torch.manual_seed(1)
+    lm = Qwen2ForCausalLM(config)
+    lm.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    head = torch.nn.Linear(32, 1, bias=True)
+    tensors["v_head.summary.weight"] = head.weight.detach().clone()
+    tensors["v_head.summary.bias"] = torch.tensor([0.75])
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["architectures"] = ["Qwen2ForCausalRM"]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    # reload: with model_type qwen2, transformers swaps in Qwen2's pre-tokenizer, so ids differ from `tok`'s
+    return lm.eval(), AutoTokenizer.from_pretrained(folder), head
+
+
+def test_acecoderm_value_head_layout_loads_and_scores_the_last_token(tmp_path):
+    import torch
+
+    lm, tok, head = _value_head_checkpoint(tmp_path)
+    assert rmod.detect_layout(tmp_path) == "value_head"
+    rm = rmod.RewardModel.load(tmp_path)
+    question, programs = "Sum a list.", ["def s(xs):\n    return sum(xs)\n", "def s(xs):\n    return 0\n"]
+    got = rm.score(question, programs, batch_size=2)
+    expected = []
+    with torch.no_grad():
+        for p in programs:  # unpadded, one at a time: the last position is the last token
+            ids = torch.tensor([rmod.encode(tok, question, p, 2048)])
+            hidden = lm(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
+            expected.append(float(hidden @ head.weight[0]) + 0.75)
+    assert got == pytest.approx(expected, abs=1e-4)
+    assert got[0] != pytest.approx(got[1])
+
+
+def test_a_folder_of_unknown_layout_is_refused(tiny_model_dir, tmp_path):
+    shutil.copytree(tiny_model_dir, tmp_path / "lm")
+    with pytest.raises(rmod.RewardModelError, match="neither"):
+        rmod.RewardModel.load(tmp_path / "lm")
+    with pytest.raises(rmod.RewardModelError, match="no config.json"):
+        rmod.detect_layout(tmp_path)
+
+
+def test_train_or_load_reuses_the_same_fingerprint_and_retrains_on_change(tiny_model_dir, tmp_path):
+    out = tmp_path / "model"
+    config = rmod.RMTrainConfig(max_steps=2, learning_rate=1e-3, per_device_batch_size=4, max_length=96)
+    h1, info1 = rmod.train_or_load(_pairs(8), str(tiny_model_dir), out, config, progress=False)
+    h2, info2 = rmod.train_or_load(_pairs(8), str(tiny_model_dir), out, config, progress=False)
+    assert not info1["reused"] and info2["reused"] and h1.equals(h2)
+    changed = _pairs(8)
+    changed.loc[0, CHOSEN] = "def f(x):\n    return x * 2\n"
+    _, info3 = rmod.train_or_load(changed, str(tiny_model_dir), out, config, progress=False)
+    assert not info3["reused"]
+
+
+def test_reference_pairs_take_the_reference_over_failing_samples():
+    from acecoder_lib import pairs as pairs_mod
+
+    programs = pd.DataFrame({QUESTION_ID: ["a"] * 4 + ["b"] * 2, "sample": [0, 1, 2, 3, 0, 1],
+                             "program": ["p0", "p1", "p2", "ref_a", "q0", "q1"],
+                             "pass_rate": [0.0, 0.5, 0.9, 1.0, 0.1, 0.1]})
+    questions = pd.DataFrame({QUESTION_ID: ["a", "b"], "question": ["qa", "qb"], "reference": ["ref_a", ""]})
+    got = pairs_mod.reference_pairs(programs, questions)
+    assert got[[CHOSEN, REJECTED, "rejected_pass_rate"]].values.tolist() == [["ref_a", "p1", 0.5]]  # b: no reference
+    with_zero = pairs_mod.reference_pairs(programs, questions, floor=-1.0)
+    assert with_zero[REJECTED].tolist() == ["p0", "p1"]  # lowest first; 0.9 is within the margin; the reference itself excluded
+    assert set(with_zero["split"]) <= {"train", "validation"}
