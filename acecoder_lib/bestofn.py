@@ -141,8 +141,10 @@ def greedy(problems: pd.DataFrame, backend, cache, max_new_tokens: int = 512, ba
 
 
 def generate_tests(problems: pd.DataFrame, backend, cache, n_tests: int = 5, max_new_tokens: int = 256,
-                   batch_size: int = 4, namespace: str | None = None, style: str = "assert") -> pd.DataFrame:
-    """``07_generated_tests``: the policy's own unit tests per problem (greedy, cached), parsed and validated."""
+                   batch_size: int = 4, namespace: str | None = None, style: str = "assert", n_samples: int = 1,
+                   temperature: float = 0.0, max_tests: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """``07_generated_tests``: the policy's own unit tests per problem (cached), parsed and validated. With
+    ``n_samples`` > 1 (and a temperature), the answers' tests are pooled, duplicates dropped, at most ``max_tests``."""
     import json
 
     from .cache import cached_generate
@@ -151,13 +153,21 @@ def generate_tests(problems: pd.DataFrame, backend, cache, n_tests: int = 5, max
     msgs = [prompts.test_messages(p.question, p.entry_point, n_tests=n_tests, style=style) for p in problems.itertuples()]
     failures: dict[int, str] = {}
     outs = cached_generate(backend, msgs, cache, namespace=namespace or backend.namespace, batch_size=batch_size,
-                           failures=failures, n=1, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0)
+                           failures=failures, n=n_samples, temperature=temperature, top_p=1.0,
+                           max_new_tokens=max_new_tokens, seed=seed)
     rows = []
-    for i, (p, m, out) in enumerate(zip(problems.itertuples(), msgs, outs)):
-        parsed = parse_tests(m[-1]["content"] + (out[0] or ""), p.entry_point, max_tests=n_tests)
-        dropped = dict(parsed.dropped, **({"backend_error": 1} if i in failures else {}))
-        rows.append({QUESTION_ID: p.question_id, "benchmark": p.benchmark, TESTS: parsed.tests,
-                     "dropped": json.dumps(dropped)})
+    for i, (p, m, answers) in enumerate(zip(problems.itertuples(), msgs, outs)):
+        tests, dropped = [], {"backend_error": 1} if i in failures else {}
+        for answer in answers:
+            parsed = parse_tests(m[-1]["content"] + (answer or ""), p.entry_point, max_tests=n_tests)
+            for reason, count in parsed.dropped.items():
+                dropped[reason] = dropped.get(reason, 0) + count
+            for t in parsed.tests:
+                if t in tests:
+                    dropped["duplicate"] = dropped.get("duplicate", 0) + 1
+                elif max_tests is None or len(tests) < max_tests:
+                    tests.append(t)
+        rows.append({QUESTION_ID: p.question_id, "benchmark": p.benchmark, TESTS: tests, "dropped": json.dumps(dropped)})
     return pd.DataFrame(rows, columns=GENERATED_TESTS.column_names)
 
 

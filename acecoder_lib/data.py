@@ -1,7 +1,8 @@
 """Phase 01 inputs: seed code, question+test sets and evaluation problems, each as a DataFrame with ONE schema.
 
-    seed      seed_id, source, instruction, code, language, extra     load_codeio (default, offline), load_hub_seed,
-                                                                      load_local_seed; then apply_seed_rules (paper S1)
+    seed      seed_id, source, instruction, code, language, extra     load_codeio (default, offline), load_starter
+                                                                      (repo), load_hub_seed, load_local_seed; then
+                                                                      apply_seed_rules (paper S1)
     question  question_id, source, question, tests, entry_point       load_acecode (TIGER-Lab/AceCode-87K)
     eval      task_id, benchmark, prompt, entry_point,                load_eval_set("humaneval" | "humaneval+" |
               canonical_solution, test, base_inputs, plus_inputs, atol              "mbpp" | "mbpp+")
@@ -203,6 +204,36 @@ def load_codeio(variant: str = "codeio", path: str | Path | None = None) -> pd.D
                      SOURCE: "codeio", INSTRUCTION: _field(rec, "task_description", at), CODE: code,
                      LANGUAGE: "python", EXTRA: _json(extra)})
     return _validated(rows, SEED_SCHEMA, f"CodeIO {file}")
+
+
+STARTER_FILE = Path(__file__).parent / "assets" / "starter_seeds.jsonl"
+
+
+def load_starter(path: str | Path | None = None) -> pd.DataFrame:
+    """The workbench's own starter seeds (``acecoder_lib/assets/starter_seeds.jsonl``, shipped in the repo): short,
+    plainly stated function tasks in CodeIO's record format plus an ``entry_point`` field (a natural function name
+    instead of ``main_solution``), each with a reference and an input generator, so phase 02 grounds their tests
+    exactly as it grounds CodeIO's.
+
+    Why they exist: the embedded 135M policy solves almost none of CodeIO's tasks, so a CodeIO-only default run
+    has no pass-rate spread and no pairs. These are course-exercise-level problems it can sometimes solve; they
+    are NOT a paper data source (the paper rewrites Magicoder/Stack code), and the funnel reports them separately.
+    """
+    file = Path(path) if path is not None else STARTER_FILE
+    rows = []
+    for i, (where, rec) in enumerate(_read_records(file)):
+        at = f"{file} {where}"
+        entry, code = _field(rec, "entry_point", at), _field(rec, "code_sample", at)
+        if not re.fullmatch(r"[A-Za-z_]\w*", entry) or not re.search(rf"^def\s+{entry}\s*\(", code, re.M):
+            raise DataError(f"{at}: field 'entry_point' ({entry!r}) is not a function defined in 'code_sample'")
+        gen = _field(rec, "input_generator", at)
+        gen_name = re.search(r"^def\s+(\w+)\s*\(", gen, re.M)
+        extra = {"file": file.name, "index": i, "input_output_spec": _field(rec, "input_output_spec", at),
+                 "input_generator": gen, "input_generator_entry_point": gen_name.group(1) if gen_name else "",
+                 "reference_entry_point": entry}
+        rows.append({SEED_ID: f"starter-{i:05d}", SOURCE: "starter", INSTRUCTION: _field(rec, "task_description", at),
+                     CODE: code, LANGUAGE: "python", EXTRA: _json(extra)})
+    return _validated(rows, SEED_SCHEMA, f"starter seeds {file}")
 
 
 def _hub_reachable(timeout: float = 2.0) -> bool:

@@ -81,12 +81,14 @@ class RuleReward:
 
     def __init__(self, tests_column: str = TESTS, mode: str = "all_pass", entry_point_column: str | None = ENTRY_POINT,
                  engine=None, config=None, *, name: str | None = None, prelude: str = "", rename: bool = False,
-                 no_tests_reward: float | None = None, log_to_trainer: bool = True, history: int = 10_000):
+                 no_tests_reward: float | None = None, log_to_trainer: bool = True, history: int = 10_000,
+                 prefix: str = ""):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.tests_column, self.mode, self.entry_point_column = tests_column, mode, entry_point_column
         self.engine, self.config, self.prelude, self.rename = engine, config, prelude, rename
         self.no_tests_reward, self.log_to_trainer = no_tests_reward, log_to_trainer
+        self.prefix = prefix  # what the prompt prefilled (e.g. prompts.SOLVE_PREFILL), put back before extraction
         self.__name__ = name or f"rule_{mode}"
         self.last_stats: dict[str, Any] = {}
         self.history: deque[dict[str, Any]] = deque(maxlen=history)  # last_stats of every call, oldest first
@@ -120,7 +122,7 @@ class RuleReward:
             if not ep:
                 key = tuple(row_tests)
                 ep = inferred[key] if key in inferred else inferred.setdefault(key, infer_entry_point(row_tests))
-            ex = extract_code(completion_text(comp), ep, rename=self.rename)
+            ex = extract_code(self.prefix + completion_text(comp), ep, rename=self.rename)
             extractions.append(ex)
             if not row_tests:
                 rewards[i] = self.no_tests_reward

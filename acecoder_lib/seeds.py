@@ -81,7 +81,8 @@ def load_seed_sources(sources: list[str], limit_per_source: int | None = None, *
                       cache_dir: str | None = None) -> pd.DataFrame:
     """Seed rows (data.SEED_SCHEMA) of every named source, in the order given; the first ``limit`` rows of each.
 
-    Names: 'codeio' (3,002 tasks), 'codeio:hq' (2,750), 'codeio:all' (their union, 3,244), or a Hub name of
+    Names: 'starter' (the repo's easy function tasks, ``data.load_starter``), 'codeio' (3,002 tasks), 'codeio:hq'
+    (2,750), 'codeio:all' (their union, 3,244), or a Hub name of
     ``data.HUB_SEED_SOURCES``. ``limits`` overrides the limit per name (paper S1: 50,000 Stack rows);
     ``paths`` maps a Hub name to a local file or folder of that dataset (the offline route). Every source that
     cannot be loaded is named in ONE DataError with its loader's reason and what to do.
@@ -99,10 +100,13 @@ def load_seed_sources(sources: list[str], limit_per_source: int | None = None, *
             if name in CODEIO_VARIANTS:
                 frame = data.load_codeio(CODEIO_VARIANTS[name], path=paths.get(name))
                 frame = frame if limit is None else frame.head(limit)
+            elif name == "starter":
+                frame = data.load_starter(path=paths.get(name))
+                frame = frame if limit is None else frame.head(limit)
             elif name in data.HUB_SEED_SOURCES:
                 frame = data.load_hub_seed(name, path=paths.get(name), limit=limit, cache_dir=cache_dir)
             else:
-                raise data.DataError(f"unknown seed source {name!r}; known: {sorted(CODEIO_VARIANTS)} and "
+                raise data.DataError(f"unknown seed source {name!r}; known: 'starter', {sorted(CODEIO_VARIANTS)} and "
                                      f"{sorted(data.HUB_SEED_SOURCES)}")
         except data.DataError as exc:
             failures.append(f"{name}: {exc}")

@@ -199,3 +199,26 @@ def test_describe_sources_lists_every_source():
     assert set(data.HUB_SEED_SOURCES) | {data.ACECODE_NAME} <= set(sources)
     for s in sources.values():
         assert {"name", "available", "detail", "why_not", "rows"} <= set(s) and (s["available"] or s["why_not"])
+
+
+def test_starter_seeds_load_and_pass_their_checker():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    seeds = data.load_starter()
+    assert len(seeds) == 160 and seeds["seed_id"].is_unique and set(seeds["source"]) == {"starter"}
+    extra = json.loads(seeds["extra"].iloc[0])
+    assert extra["reference_entry_point"] != "main_solution" and extra["input_generator_entry_point"] == "generate_inputs"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "check_starter_seeds.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "160 tasks, 160 ok"
+
+
+def test_a_starter_row_whose_entry_point_is_not_defined_is_refused(tmp_path):
+    bad = tmp_path / "s.jsonl"
+    bad.write_text(json.dumps({"entry_point": "f", "task_description": "t", "input_output_spec": "Input:\n",
+                               "code_sample": "def g(x):\n    return x\n", "input_generator": "def generate_inputs(rng):\n    return {}\n"}) + "\n")
+    with pytest.raises(data.DataError, match="line 1.*entry_point"):
+        data.load_starter(bad)

@@ -1,0 +1,224 @@
+"""Phase 10 logic: gather every phase's artifacts of a run into one reproduction report, next to the papers' numbers.
+
+    sections = report.gather(RUN_NAME)           # one Section per phase: tables, figures, the setting difference
+    report.write_html(sections, path, title)     # one self-contained HTML file (plotly.js inlined once)
+
+A section whose artifacts are missing says so (the phase was not run) instead of failing: a report of a partial
+run is still a report. The papers' numbers come from ``shared/PAPER_FACTS.md`` and are typed in ``PAPER`` below
+with their section; every comparison row states what differs between the paper's setting and this run's.
+"""
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import io
+from .schemas import Column, Schema, register
+
+# PAPER_FACTS.md, by section. Percentages.
+PAPER = {
+    "table1": {"before_questions": 124_006, "before_tests": 18.27, "after_questions": 89_422, "after_tests": 15.56},
+    "pairs": {"pairs": 307_509, "questions_with_pairs": 46_618, "fraction_with_pairs": 0.3734},
+    "table2": pd.DataFrame([  # S6 excerpt: HumanEval / HumanEval+ / MBPP / MBPP+
+        {"policy": "Llama-3.1-8B-Instruct", "strategy": "greedy", "humaneval": 68.9, "humaneval+": 62.2, "mbpp": 67.2, "mbpp+": 54.8},
+        {"policy": "Llama-3.1-8B-Instruct", "strategy": "reward_model@16 (AceCodeRM-7B)", "humaneval": 77.4,
+         "humaneval+": 70.7, "mbpp": 76.5, "mbpp+": 64.3},
+        {"policy": "Qwen2.5-Coder-7B-Instruct", "strategy": "greedy", "humaneval": 91.5, "humaneval+": 86.0, "mbpp": 82.8, "mbpp+": 71.4},
+        {"policy": "Qwen2.5-Coder-7B-Instruct", "strategy": "reward_model@16 (AceCodeRM-7B)", "humaneval": 90.2,
+         "humaneval+": 82.9, "mbpp": 88.6, "mbpp+": 74.9},
+    ]),
+    "table3": pd.DataFrame([  # S7 excerpt
+        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "before", "humaneval": 61.6, "humaneval+": 53.0, "mbpp": 76.9, "mbpp+": 62.9},
+        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "+RL, rule reward", "humaneval": 84.1, "humaneval+": 78.0, "mbpp": 82.3, "mbpp+": 69.3},
+    ]),
+    "coderm": pd.DataFrame([  # S8: best-of-100 with 100 tests, vanilla -> with CodeRM-8B tests
+        {"policy": "Llama3-8B", "benchmark": "HumanEval+", "vanilla": 53.58, "with CodeRM-8B tests": 72.01},
+        {"policy": "GPT-4o-mini", "benchmark": "HumanEval+", "vanilla": 82.96, "with CodeRM-8B tests": 86.38},
+        {"policy": "Llama3-8B", "benchmark": "MBPP+", "vanilla": 49.20, "with CodeRM-8B tests": 66.71},
+    ]),
+}
+
+
+@dataclass
+class Section:
+    title: str
+    available: bool
+    note: str = ""                                   # what the numbers mean and how the setting differs
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    figures: list[tuple[str, object]] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)      # headline figures (also written to 10_report.json)
+
+
+def _read(run: str, name: str) -> pd.DataFrame | None:
+    return io.read_artifact(run, name) if io.artifact_exists(run, name) else None
+
+
+def _missing(title: str, *names: str) -> Section:
+    return Section(title, False, f"not in this run: {', '.join(names)} missing (run the phase first)")
+
+
+def funnel_section(run: str) -> Section:
+    from .filtering import plot_table1, table1, usable_questions
+
+    before, after = _read(run, "02_questions"), _read(run, "03_questions")
+    if before is None or after is None:
+        return _missing("Dataset funnel (Table 1)", "02_questions", "03_questions")
+    before = usable_questions(before)  # what phase 03 filtered (its Table 1 with ORACLE = reference)
+    t1 = table1(before, after)
+    paper = pd.DataFrame([{"source": "paper (Evol + OSS + Stack, GPT-4o-mini tests, 32B proxy filter)",
+                           "questions before": PAPER["table1"]["before_questions"],
+                           "tests/question before": PAPER["table1"]["before_tests"],
+                           "questions after": PAPER["table1"]["after_questions"],
+                           "tests/question after": PAPER["table1"]["after_tests"]}])
+    total = t1.iloc[-1].to_dict()
+    return Section("Dataset funnel (Table 1)", True,
+                   "Here: starter + CodeIO seeds, execution-grounded tests, the reference filter (the 135M proxy keeps "
+                   "almost nothing; phase 03 shows it). The paper: Magicoder/Stack seeds, GPT-4o-mini tests, a 32B proxy.",
+                   tables=[("this run", t1), ("paper (PAPER_FACTS S3)", paper)], figures=[("10_table1", plot_table1(t1))],
+                   metrics={"table1_total": {k: (v if isinstance(v, str) else float(v)) for k, v in total.items()}})
+
+
+def pairs_section(run: str) -> Section:
+    from .pairs import pair_stats
+
+    pairs_, programs = _read(run, "05_pairs"), _read(run, "04_programs")
+    if pairs_ is None or programs is None:
+        return _missing("Pass rates and preference pairs", "05_pairs", "04_programs")
+    from .sampling import distribution_stats
+
+    stats, dist = pair_stats(pairs_, programs), distribution_stats(programs)
+    table = pd.DataFrame([{"": "this run", **{k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}},
+                          {"": "paper (S4)", "pairs": PAPER["pairs"]["pairs"], "questions": 124_006,
+                           "questions_with_pairs": PAPER["pairs"]["questions_with_pairs"],
+                           "fraction_with_pairs": PAPER["pairs"]["fraction_with_pairs"]}])
+    return Section("Pass rates and preference pairs", True,
+                   "The paper's policy is Qwen2.5-Coder-7B-Instruct with 16 samples; here the 135M policy of phase 04.",
+                   tables=[("pairs", table), ("pass-rate distribution (phase 04)", pd.DataFrame([dist]))],
+                   metrics={"pairs": stats, "distribution": dist})
+
+
+def rm_section(run: str) -> Section:
+    from .reward_model import calibration, pair_accuracy, plot_accuracy
+
+    scored, progs = _read(run, "06_rm_pair_scores"), _read(run, "06_rm_program_scores")
+    if scored is None:
+        return _missing("Reward model (phase 06)", "06_rm_pair_scores")
+    acc = pair_accuracy(scored, by=("split", "kind"))
+    tables = [("pair accuracy (chance: 50%)", acc.round(3))]
+    metrics = {"pair_accuracy": acc.to_dict("records")}
+    if progs is not None:
+        cal = pd.DataFrame(calibration(progs)).T
+        tables.append(("calibration (Spearman of score vs pass rate)", cal))
+        metrics["calibration"] = cal.to_dict()
+    return Section("Reward model (phase 06)", True,
+                   "The paper reports RM-Bench (AceCodeRM-7B 72.2) and Best-of-N; there is no held-out pair accuracy to "
+                   "set beside ours. Ours: a 135M backbone, minutes on CPU, hundreds of pairs.",
+                   tables=tables, figures=[("10_rm_accuracy", plot_accuracy(acc))], metrics=metrics)
+
+
+def bestofn_section(run: str) -> Section:
+    from .bestofn import plot_accuracy_vs_n, table2
+
+    results = _read(run, "07_results")
+    if results is None:
+        return _missing("Best-of-N (Table 2)", "07_results")
+    return Section("Best-of-N (Table 2)", True,
+                   "Same strategies as the paper's Table 2 (greedy, RM@N, oracle), plus random and test-majority. "
+                   "Setting: the 135M policy and a 135M RM on a HumanEval subset and held-out questions, against 7-8B "
+                   "policies with AceCodeRM-7B in the paper.",
+                   tables=[("this run (accuracy %)", table2(results)), ("paper (S6, %)", PAPER["table2"])],
+                   figures=[("10_best_of_n", plot_accuracy_vs_n(results))],
+                   metrics={"table2": table2(results).reset_index().to_dict("records")})
+
+
+def rl_section(run: str) -> Section:
+    from .rl import before_after, plot_before_after, time_split
+
+    evals, steps = _read(run, "08_rl_eval"), _read(run, "08_rl_steps")
+    if evals is None or steps is None:
+        return _missing("Reinforcement learning (Table 3)", "08_rl_eval", "08_rl_steps")
+    return Section("Reinforcement learning (Table 3)", True,
+                   "The paper: Reinforce++ on ~22K hard questions, 80+ steps of batch 128 on 7B models. Here: a handful of "
+                   "trl GRPO/RLOO steps on CPU with the 135M policy; differences of a problem or two are noise.",
+                   tables=[("greedy pass@1 %, before and after", before_after(evals)), ("paper (S7, %)", PAPER["table3"]),
+                           ("seconds per step", time_split(steps))],
+                   figures=[("10_rl_before_after", plot_before_after(evals))],
+                   metrics={"before_after": before_after(evals).to_dict(), "time_split": time_split(steps).to_dict()})
+
+
+def scaling_section(run: str) -> Section:
+    from .test_scaling import curve_summary, plot_allocation, plot_curves
+
+    curves, alloc = _read(run, "09_curves"), _read(run, "09_allocation")
+    if curves is None or alloc is None:
+        return _missing("Dynamic scaling of unit tests (CodeRM)", "09_curves", "09_allocation")
+    summary = curve_summary(curves)
+    overall = alloc[alloc["quintile"] == "all"].pivot_table(index=["source", "budget_per_question"],
+                                                            columns="strategy", values="accuracy").reset_index()
+    overall["gain"] = overall["dynamic"] - overall["uniform"]
+    return Section("Dynamic scaling of unit tests (CodeRM)", True,
+                   "The paper: CodeRM-8B writes up to 100 tests for 100 programs per problem. Here: phase 04's programs, "
+                   "tests written by the 135M policy (llm) and a verified stand-in (grounded: half of each question's "
+                   "execution-grounded tests select, the other half judge).",
+                   tables=[("accuracy vs tests", summary.round(3)), ("uniform vs dynamic", overall.round(3)),
+                           ("paper (S8, best-of-100 with 100 tests, %)", PAPER["coderm"])],
+                   figures=[("10_scaling", plot_curves(summary)), ("10_allocation", plot_allocation(alloc))],
+                   metrics={"curves": summary.to_dict("records"), "allocation": overall.to_dict("records")})
+
+
+SECTIONS = (funnel_section, pairs_section, rm_section, bestofn_section, rl_section, scaling_section)
+
+
+def gather(run: str) -> list[Section]:
+    """Every section of the report for ``run`` (missing phases give a section that says so)."""
+    return [make(run) for make in SECTIONS]
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    return df.to_html(classes="table", border=0, na_rep="", float_format=lambda x: f"{x:.3g}")
+
+
+def write_html(sections: list[Section], path: str | Path, title: str, header: str = "") -> Path:
+    """One HTML file: every table, every figure (plotly.js inlined once, so it opens offline)."""
+    path = Path(path)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
+             "margin:1em 0}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}.note{color:#444}"
+             ".missing{color:#a00}</style></head><body>", f"<h1>{html.escape(title)}</h1>", header]
+    first = True
+    for s in sections:
+        parts.append(f"<h2>{html.escape(s.title)}</h2>")
+        parts.append(f"<p class='{'note' if s.available else 'missing'}'>{html.escape(s.note)}</p>")
+        for caption, table in s.tables:
+            parts.append(f"<h4>{html.escape(caption)}</h4>{_table_html(table)}")
+        for _, fig in s.figures:
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
+            first = False
+    parts.append("</body></html>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def headline(sections: list[Section]) -> dict:
+    """The metrics of every available section, JSON-ready (``10_report.json``)."""
+    return json.loads(json.dumps({s.title: s.metrics for s in sections if s.available}, default=str))
+
+
+REPORT = register(Schema(
+    name="10_report",
+    version=1,
+    doc="One row per report section: whether its phase ran, what differs from the paper, its headline metrics.",
+    columns=(Column("section", "str"), Column("available", "bool"), Column("note", "str"),
+             Column("metrics", "json", doc="the section's headline figures as a JSON object")),
+))
+
+
+def report_frame(sections: list[Section]) -> pd.DataFrame:
+    """``10_report`` rows of ``sections``."""
+    return pd.DataFrame([{"section": s.title, "available": s.available, "note": s.note,
+                          "metrics": json.dumps(s.metrics, default=str)} for s in sections], columns=REPORT.column_names)

@@ -1,0 +1,342 @@
+"""Phase 08 logic: reinforcement learning of the policy with the rule reward or the reward model (ACECODER S7).
+
+    dataset = rl.rl_dataset(hard_questions, tokenizer)                          # prompts + tests + question text
+    rewards, weights = rl.make_rewards("rule", engine=engine)                   # or "reward_model" / "mix"
+    log = rl.train_policy(dataset, "smollm2-135m-instruct", out_dir, rewards, weights, RLConfig(max_steps=8))
+
+The paper trains with Reinforce++ (OpenRLHF); here trl's ``GRPOTrainer`` is the default and ``RLOOTrainer`` (the
+closest trl relative of Reinforce++: a leave-one-out baseline instead of a critic) the option. Rewards:
+- ``rule``: 1.0 only when every test passes (the paper's), or the pass rate (``rule_mode="pass_rate"``); run by the
+  sandboxed engine in parallel (identical programs of one group run once);
+- ``reward_model``: the phase-06 model's score of (question, extracted program); a completion with no code gets the
+  batch's lowest score minus 1;
+- ``mix``: ``mix_weight`` x rule + (1 - mix_weight) x reward model, through trl's ``reward_weights``.
+The rule reward is ALWAYS computed (with weight 0 when training on the RM alone) so every step logs the rule pass
+rate of the very completions the RM scored: the reward-hacking monitor (``divergence``) compares the two.
+
+Prompts are plain strings: the chat template over the paper's solve prompt with the answer prefilled
+(``prompts.SOLVE_PREFILL``), so the policy continues inside a python block; the reward puts the prefill back
+before extracting code. Step time is split into generation (the model's ``generate``, timed), reward (the reward
+functions' own timers) and the rest (log-probs, loss, optimiser).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import prompts
+from .schemas import ENTRY_POINT, QUESTION, QUESTION_ID, TESTS, Column, Schema, register
+
+ALGORITHMS = ("grpo", "rloo")
+REWARDS = ("rule", "reward_model", "mix")
+MARKER = "acecoder_rl.json"
+PAPER = {"rollout_questions": 256, "samples": 8, "train_batch": 128, "lr": 5e-7, "kl": 0.01, "episodes": 1,
+         "prompt_tokens": 2048, "completion_tokens": 2048}  # PAPER_FACTS S7
+
+STEPS = register(Schema(
+    name="08_rl_steps",
+    version=1,
+    doc="One row per (reward type, optimisation step): rewards, rule pass rate, lengths, time split.",
+    columns=(
+        Column("reward", "str", doc="rule | reward_model | mix: what the policy was trained on"),
+        Column("step", "int"),
+        Column("train_reward", "float", doc="the weighted reward the policy optimised (mean over completions)"),
+        Column("rule_pass_rate", "float", doc="share of the step's completions passing every test (always computed)"),
+        Column("rm_reward", "float", nullable=True, doc="mean reward-model score (NaN when no RM is used)"),
+        Column("mean_length", "float", doc="mean completion length in tokens"),
+        Column("no_code_frac", "float", doc="share of completions with no extractable code"),
+        Column("kl", "float", nullable=True),
+        Column("generation_s", "float"), Column("reward_s", "float"), Column("optimisation_s", "float"),
+        Column("step_s", "float"),
+    ),
+))
+EVAL = register(Schema(
+    name="08_rl_eval",
+    version=1,
+    doc="Greedy pass@1 before and after RL, one row per (policy, problem).",
+    columns=(Column("policy", "str", doc="base | rl-<reward>"), Column(QUESTION_ID, "str"), Column("benchmark", "str"),
+             Column("correct", "bool"), Column("pass_rate", "float"), Column("extraction", "str")),
+))
+
+
+@dataclass
+class RLConfig:
+    """trl settings; defaults are the paper's where a CPU run allows (PAPER_FACTS S7)."""
+
+    algorithm: str = "grpo"
+    max_steps: int = 8
+    learning_rate: float = 5e-7
+    beta: float = 0.01                  # KL coefficient, paper 0.01
+    num_generations: int = 8            # samples per question, paper 8
+    per_device_batch_size: int = 8      # completions per step (a multiple of num_generations)
+    gradient_accumulation_steps: int = 1
+    max_completion_length: int = 256    # paper 2048
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+    save_steps: int = 0                 # 0: a checkpoint every max(10, max_steps // 4) steps
+    bf16: bool = False
+    use_vllm: bool = False              # trl's vLLM generation: GPU only (fails on CPU at weight sync)
+    gradient_checkpointing: bool = False  # trl defaults to True, which also turns the KV cache off during rollouts:
+                                          # ~10x slower generation on CPU; turn on for memory on a GPU
+    rule_mode: str = "all_pass"         # or pass_rate
+    mix_weight: float = 0.5             # rule weight in "mix"
+
+
+def rl_dataset(questions: pd.DataFrame, tokenizer, n_tests_shown: int = 2):
+    """A ``datasets.Dataset``: ``prompt`` (chat template + prefill, a string), ``tests``, ``entry_point``,
+    ``question`` (for the reward model) and ``question_id``."""
+    import datasets
+
+    texts = [tokenizer.apply_chat_template(prompts.solve_messages(q.question, list(q.tests), n_tests_shown),
+                                           tokenize=False, continue_final_message=True)
+             for q in questions.itertuples()]
+    return datasets.Dataset.from_dict({"prompt": texts, TESTS: [list(t) for t in questions[TESTS]],
+                                       ENTRY_POINT: questions[ENTRY_POINT].tolist(),
+                                       QUESTION: questions[QUESTION].tolist(),
+                                       QUESTION_ID: questions[QUESTION_ID].tolist()})
+
+
+class RMReward:
+    """trl reward function: the reward model's score of (question, program extracted from prefill + completion)."""
+
+    __name__ = "reward_model"
+
+    def __init__(self, rm, prefix: str = prompts.SOLVE_PREFILL, batch_size: int = 8):
+        self.rm, self.prefix, self.batch_size = rm, prefix, batch_size
+        self.seconds: list[float] = []
+
+    def __call__(self, prompts=None, completions=None, **kwargs) -> list[float]:
+        from .extract import build_program, extract_code
+        from .rewards import completion_text
+
+        t0 = time.perf_counter()
+        questions, eps = kwargs[QUESTION], kwargs.get(ENTRY_POINT) or [None] * len(completions)
+        programs = []
+        for comp, ep in zip(completions, eps):
+            ex = extract_code(self.prefix + completion_text(comp), ep or None)
+            programs.append(build_program(ex.code) if ex.runnable else "")
+        idx = [i for i, p in enumerate(programs) if p.strip()]
+        scores = self.rm.score_many([questions[i] for i in idx], [programs[i] for i in idx], self.batch_size) if idx else []
+        floor = (min(scores) - 1.0) if scores else 0.0
+        out = [floor] * len(programs)
+        for i, s in zip(idx, scores):
+            out[i] = float(s)
+        self.seconds.append(time.perf_counter() - t0)
+        return out
+
+
+def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None) -> tuple[list, list[float]]:
+    """(reward functions, weights) for trl: the rule reward first (always), the RM second when used."""
+    from .rewards import make_rule_reward
+
+    config = config or RLConfig()
+    if kind not in REWARDS:
+        raise ValueError(f"reward must be one of {REWARDS}, got {kind!r}")
+    rule = make_rule_reward(mode=config.rule_mode, engine=engine, prefix=prompts.SOLVE_PREFILL,
+                            name=f"rule_{config.rule_mode}")
+    if kind == "rule":
+        return [rule], [1.0]
+    if rm is None:
+        raise ValueError(f"reward {kind!r} needs a reward model (phase 06's runs/<RUN_NAME>/06_reward_model)")
+    if kind == "reward_model":
+        return [rule, RMReward(rm)], [0.0, 1.0]
+    return [rule, RMReward(rm)], [config.mix_weight, 1.0 - config.mix_weight]
+
+
+class _Timing:
+    """Times the policy's ``generate`` calls and each optimisation step (a transformers TrainerCallback)."""
+
+    def __init__(self):
+        from transformers import TrainerCallback
+
+        timing = self
+
+        class Callback(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kw):
+                timing.step_start = time.perf_counter()
+                timing.gen_mark, timing.reward_mark = timing.generation_s, timing.reward_seconds()
+
+            def on_step_end(self, args, state, control, **kw):
+                total = time.perf_counter() - timing.step_start
+                gen = timing.generation_s - timing.gen_mark
+                rew = timing.reward_seconds() - timing.reward_mark
+                timing.steps.append({"step": state.global_step, "step_s": total, "generation_s": gen,
+                                     "reward_s": rew, "optimisation_s": max(0.0, total - gen - rew)})
+
+        self.callback = Callback()
+        self.generation_s, self.steps, self.reward_funcs = 0.0, [], []
+        self.step_start = self.gen_mark = self.reward_mark = 0.0
+
+    def reward_seconds(self) -> float:
+        total = 0.0
+        for f in self.reward_funcs:
+            if isinstance(f, RMReward):
+                total += sum(f.seconds)
+            else:
+                total += sum(h.get("seconds", 0.0) for h in f.history)
+        return total
+
+    def wrap(self, model) -> None:
+        original = model.generate
+
+        def timed_generate(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.generation_s += time.perf_counter() - t0
+
+        model.generate = timed_generate
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                  key=lambda p: int(p.name.split("-")[-1]))
+
+
+def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward_names: list[str]) -> pd.DataFrame:
+    """``08_rl_steps`` rows from trl's log history (one entry per step at logging_steps=1) and the timer."""
+    times = {t["step"]: t for t in timing}
+    rule, rm = reward_names[0], (reward_names[1] if len(reward_names) > 1 else None)
+    rows = []
+    for e in log_history:
+        if "reward" not in e or "step" not in e:
+            continue
+        t = times.get(int(e["step"]), {})
+        rows.append({"reward": reward, "step": int(e["step"]), "train_reward": float(e["reward"]),
+                     "rule_pass_rate": float(e.get(f"rewards/{rule}/mean", float("nan"))),
+                     "rm_reward": float(e.get(f"rewards/{rm}/mean", float("nan"))) if rm else float("nan"),
+                     "mean_length": float(e.get("completions/mean_length", float("nan"))),
+                     "no_code_frac": float(e.get(f"{rule}/no_code_frac", float("nan"))),
+                     "kl": float(e.get("kl", float("nan"))),
+                     **{k: float(t.get(k, float("nan"))) for k in ("generation_s", "reward_s", "optimisation_s", "step_s")}})
+    return pd.DataFrame(rows, columns=STEPS.column_names)
+
+
+def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, reward_weights: list[float],
+                 config: RLConfig | None = None, reward_name: str = "rule", progress: bool = False) -> pd.DataFrame:
+    """RL of the policy ``base`` (registry name or folder) on ``dataset``; the final model goes to
+    ``out_dir/final`` (a standard transformers folder), checkpoints to ``out_dir/checkpoints`` (a rerun after a
+    crash resumes from the last one; a finished ``out_dir`` returns its saved step log without training)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from . import models
+
+    config = config or RLConfig()
+    if config.algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {config.algorithm!r}")
+    if config.per_device_batch_size % config.num_generations:
+        raise ValueError(f"per_device_batch_size ({config.per_device_batch_size}) must be a multiple of "
+                         f"num_generations ({config.num_generations})")
+    out_dir = Path(out_dir)
+    if (out_dir / MARKER).is_file():
+        return pd.read_json(out_dir / "steps.json", orient="records").reindex(columns=STEPS.column_names)
+    path = Path(base) if Path(base).is_dir() else models.resolve_model(base)
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    timing = _Timing()
+    timing.reward_funcs = reward_funcs
+    timing.wrap(model)
+    common = dict(output_dir=str(out_dir / "checkpoints"), max_steps=config.max_steps,
+                  learning_rate=config.learning_rate, beta=config.beta, num_generations=config.num_generations,
+                  per_device_train_batch_size=config.per_device_batch_size,
+                  gradient_accumulation_steps=config.gradient_accumulation_steps,
+                  max_completion_length=config.max_completion_length, temperature=config.temperature,
+                  top_p=config.top_p, seed=config.seed, logging_steps=1, save_strategy="steps",
+                  save_steps=config.save_steps or max(10, config.max_steps // 4), save_total_limit=1, report_to=[],
+                  disable_tqdm=not progress, bf16=config.bf16, use_cpu=not torch.cuda.is_available(),
+                  use_vllm=config.use_vllm, reward_weights=reward_weights, dataloader_num_workers=0,
+                  gradient_checkpointing=config.gradient_checkpointing)
+    if config.algorithm == "grpo":
+        from trl import GRPOConfig as Config, GRPOTrainer as Trainer
+    else:
+        from trl import RLOOConfig as Config, RLOOTrainer as Trainer
+    trainer = Trainer(model=model, reward_funcs=reward_funcs, args=Config(**common), train_dataset=dataset,
+                      processing_class=tok, callbacks=[timing.callback])
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=bool(_checkpoints(out_dir / "checkpoints")) or None)
+    seconds = time.perf_counter() - started
+    final = out_dir / "final"
+    trainer.model.save_pretrained(final)
+    tok.padding_side = "right"
+    tok.save_pretrained(final)
+    names = [getattr(f, "__name__", type(f).__name__) for f in reward_funcs]
+    steps = steps_frame(reward_name, trainer.state.log_history, timing.steps, names)
+    steps.to_json(out_dir / "steps.json", orient="records")
+    (out_dir / MARKER).write_text(json.dumps({"base": str(base), "config": asdict(config), "reward": reward_name,
+                                              "reward_weights": reward_weights, "steps": trainer.state.global_step,
+                                              "train_seconds": round(seconds, 1)}, indent=1))
+    return steps
+
+
+def divergence(steps: pd.DataFrame, min_steps: int = 3) -> dict:
+    """Reward-hacking check: the slope (per step) of the RM reward and of the rule pass rate; ``flag`` when the RM
+    reward rises while the rule pass rate does not (the paper saw this with RM rewards from a base model)."""
+    s = steps.dropna(subset=["rm_reward"])
+    if len(s) < min_steps:
+        return {"steps": len(s), "rm_slope": float("nan"), "rule_slope": float("nan"), "flag": False,
+                "note": f"fewer than {min_steps} steps with an RM reward"}
+    rm_slope = float(np.polyfit(s["step"], s["rm_reward"], 1)[0])
+    rule_slope = float(np.polyfit(s["step"], s["rule_pass_rate"], 1)[0])
+    flag = rm_slope > 0 and rule_slope <= 0
+    return {"steps": len(s), "rm_slope": rm_slope, "rule_slope": rule_slope, "flag": bool(flag),
+            "note": "RM reward rises while the rule pass rate does not: possible reward hacking" if flag else ""}
+
+
+def plot_steps(steps: pd.DataFrame):
+    """Per step and reward type: train reward, rule pass rate, RM reward, length, no-code share (plotly)."""
+    import plotly.express as px
+
+    long = steps.melt(id_vars=["reward", "step"], value_vars=["train_reward", "rule_pass_rate", "rm_reward",
+                                                              "mean_length", "no_code_frac"],
+                      var_name="metric", value_name="value").dropna()
+    fig = px.line(long, x="step", y="value", color="reward", facet_row="metric", markers=True,
+                  title="RL per step: what was optimised, the rule pass rate of the same completions, length, no code")
+    fig.update_yaxes(matches=None)
+    fig.update_layout(height=900)
+    return fig
+
+
+def time_split(steps: pd.DataFrame) -> pd.DataFrame:
+    """Mean seconds per step spent in generation, reward and optimisation, per reward type."""
+    cols = ["generation_s", "reward_s", "optimisation_s", "step_s"]
+    out = steps.groupby("reward")[cols].mean()
+    for c in cols[:-1]:
+        out[c.replace("_s", "_share")] = out[c] / out["step_s"]
+    return out.round(3)
+
+
+def before_after(evals: pd.DataFrame) -> pd.DataFrame:
+    """Table-3 shape: greedy pass@1 (%) per policy (rows) and benchmark (columns)."""
+    return (evals.pivot_table(index="policy", columns="benchmark", values="correct", aggfunc="mean") * 100).round(1)
+
+
+def plot_before_after(evals: pd.DataFrame):
+    """Greedy pass@1 per policy and benchmark, with a bootstrap 95% CI over problems."""
+    import plotly.graph_objects as go
+
+    from .metrics import bootstrap_ci
+
+    fig = go.Figure()
+    for policy, g in evals.groupby("policy", sort=False):
+        xs, ys, lo, hi = [], [], [], []
+        for bench, b in g.groupby("benchmark", sort=True):
+            values = b["correct"].astype(float).to_numpy()
+            ci = bootstrap_ci(values) if len(values) > 1 else (values.mean(), values.mean())
+            xs.append(bench), ys.append(values.mean()), lo.append(values.mean() - ci[0]), hi.append(ci[1] - values.mean())
+        fig.add_bar(name=policy, x=xs, y=ys, error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo})
+    fig.update_layout(barmode="group", title="Greedy pass@1 before and after RL (95% bootstrap CI over problems)",
+                      yaxis_range=[0, 1.02], yaxis_title="pass@1")
+    return fig

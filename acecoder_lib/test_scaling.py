@@ -1,0 +1,255 @@
+"""Phase 09 logic: dynamic scaling of unit tests (CodeRM-8B, Ma et al. 2025; PAPER_FACTS S8).
+
+    pool = test_scaling.grounded_pool(programs, questions, pool_fraction=0.5)  # tests to select with / to judge with
+    curves = test_scaling.scaling_curves(pool, subsets=50)                     # Best-of-N accuracy vs M tests
+    difficulty = test_scaling.predict_difficulty(questions, programs)          # before spending the budget
+    alloc = test_scaling.allocate(difficulty, budget, max_tests)              # greedy, harder questions first
+    test_scaling.compare_allocations(curves, difficulty, budgets)              # uniform vs dynamic, equal budget
+
+Per question, N programs (phase 04's samples) meet M unit tests from a source; programs are ranked by tests passed
+and ties broken by the most common passed-test pattern (``testgen.rank_by_tests``, CodeRM's rule); the top program
+is judged by tests it was NOT selected with. Two test sources:
+- ``llm``: tests the policy writes (``testgen``), run through the sandboxed engine against every program;
+- ``grounded``: a stand-in for a strong test generator: a random half of the question's execution-grounded tests
+  (phase 02) selects, the other half judges. These are reference-verified, so the curve they draw is what a strong
+  generator would give; the 135M model's own tests are far weaker, and the notebook reports both.
+
+Difficulty is estimated without looking at the ground truth of the question itself: a ridge regression on hashed
+word features of the question text, trained by k-fold on the other questions' mean pass rates (phase 04), gives a
+predicted pass rate; difficulty = 1 - prediction. The allocator gives every question one test, then hands each
+further test to the question with the highest difficulty / tests-so-far (harder first, diminishing returns).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pandas as pd
+
+from .schemas import QUESTION_ID, Column, Schema, register
+from .testgen import rank_by_tests
+
+POOL = register(Schema(
+    name="09_test_pool",
+    version=1,
+    doc="Per (source, question, program): pass/fail on each selection test, and correctness on the judging tests.",
+    columns=(
+        Column("source", "str", doc="grounded | llm"),
+        Column(QUESTION_ID, "str"), Column("sample", "int"),
+        Column("selection_passed", "list[int]", doc="1/0 per selection test, in pool order"),
+        Column("correct", "bool", doc="passes every judging test (ground truth)"),
+    ),
+))
+CURVES = register(Schema(
+    name="09_curves",
+    version=1,
+    doc="Best-of-N accuracy per (source, question, number of selection tests M), mean over random test subsets.",
+    columns=(Column("source", "str"), Column(QUESTION_ID, "str"), Column("m", "int"), Column("accuracy", "float"),
+             Column("oracle", "float", doc="1 if any program is correct"),
+             Column("random", "float", doc="mean correctness: what an uninformed pick gets")),
+))
+DIFFICULTY = register(Schema(
+    name="09_difficulty",
+    version=1,
+    doc="Estimated difficulty per question (k-fold ridge on the question text) next to phase 04's true pass rate.",
+    columns=(Column(QUESTION_ID, "str"), Column("true_pass_rate", "float"), Column("predicted_pass_rate", "float"),
+             Column("difficulty", "float", doc="1 - predicted_pass_rate")),
+))
+ALLOCATION = register(Schema(
+    name="09_allocation",
+    version=1,
+    doc="Uniform vs dynamic allocation of a total test budget: accuracy per (source, budget, strategy, quintile).",
+    columns=(Column("source", "str"), Column("budget_per_question", "float"), Column("strategy", "str"),
+             Column("quintile", "str", doc="difficulty quintile (q1 easiest .. q5 hardest) or 'all'"),
+             Column("questions", "int"), Column("accuracy", "float"), Column("tests_used", "int")),
+))
+
+
+def split_tests(n_tests: int, pool_fraction: float, key: str) -> tuple[list[int], list[int]]:
+    """A stable random split of test indexes into (selection, judging), seeded by ``key`` (the question id)."""
+    if not 0.0 < pool_fraction < 1.0:
+        raise ValueError(f"pool_fraction must be in (0, 1), got {pool_fraction}")
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
+    order = rng.permutation(n_tests).tolist()
+    k = min(n_tests - 1, max(1, round(pool_fraction * n_tests)))
+    return sorted(order[:k]), sorted(order[k:])
+
+
+def grounded_pool(programs: pd.DataFrame, pool_fraction: float = 0.5) -> pd.DataFrame:
+    """``09_test_pool`` rows (source grounded) from phase 04's per-test verdicts: no re-execution is needed."""
+    rows = []
+    for qid, g in programs.groupby(QUESTION_ID, sort=False):
+        n = int(g["n_tests"].max())
+        if n < 2:
+            continue
+        sel, judge = split_tests(n, pool_fraction, qid)
+        for sample, verdicts in zip(g["sample"], g["verdicts"]):
+            v = list(verdicts)
+            rows.append({"source": "grounded", QUESTION_ID: qid, "sample": int(sample),
+                         "selection_passed": [int(v[i] == "pass") for i in sel],
+                         "correct": all(v[i] == "pass" for i in judge)})
+    return pd.DataFrame(rows, columns=POOL.column_names)
+
+
+def llm_pool(programs: pd.DataFrame, generated: pd.DataFrame, engine) -> pd.DataFrame:
+    """``09_test_pool`` rows (source llm): every program run on its question's generated tests; correctness is the
+    program passing ALL of phase 03's tests (none of which the generated tests saw)."""
+    tests = dict(zip(generated[QUESTION_ID], generated["tests"].map(list)))
+    rows_in = programs[programs[QUESTION_ID].map(lambda q: bool(tests.get(q)))]
+    if rows_in.empty:
+        return pd.DataFrame(columns=POOL.column_names)
+    results = engine.run(rows_in["program"].tolist(), [tests[q] for q in rows_in[QUESTION_ID]])
+    return pd.DataFrame({"source": "llm", QUESTION_ID: rows_in[QUESTION_ID].to_numpy(),
+                         "sample": rows_in["sample"].astype(int).to_numpy(),
+                         "selection_passed": [[int(v == "pass") for v in r.verdicts] for r in results],
+                         "correct": (rows_in["n_passed"] == rows_in["n_tests"]).to_numpy()})[POOL.column_names]
+
+
+def scaling_curves(pool: pd.DataFrame, subsets: int = 50, seed: int = 0) -> pd.DataFrame:
+    """``09_curves``: for every M from 1 to the pool size, Best-of-N accuracy averaged over ``subsets`` random
+    M-subsets of the selection tests (every subset when there are fewer)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (source, qid), g in pool.groupby(["source", QUESTION_ID], sort=False):
+        matrix = np.array([list(v) for v in g["selection_passed"]], dtype=int)
+        correct = g["correct"].to_numpy(dtype=float)
+        if matrix.ndim != 2 or matrix.shape[1] == 0:
+            continue
+        m_max = matrix.shape[1]
+        for m in range(1, m_max + 1):
+            picks = []
+            for _ in range(1 if m == m_max else subsets):
+                cols = rng.choice(m_max, size=m, replace=False)
+                order = rank_by_tests(matrix[:, cols].tolist())
+                picks.append(correct[order[0]])
+            rows.append({"source": source, QUESTION_ID: qid, "m": m, "accuracy": float(np.mean(picks)),
+                         "oracle": float(correct.max()), "random": float(correct.mean())})
+    return pd.DataFrame(rows, columns=CURVES.column_names)
+
+
+def curve_summary(curves: pd.DataFrame, ms=(1, 2, 4, 8, 16, 32), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Mean accuracy over questions per (source, M), with a bootstrap 95% CI over questions; a question whose pool
+    is smaller than M contributes its full-pool accuracy (it cannot get more tests)."""
+    from .metrics import bootstrap_ci
+
+    rows = []
+    for source, g in curves.groupby("source"):
+        for m in ms:
+            per_q = g[g["m"] <= m].sort_values("m").groupby(QUESTION_ID).tail(1)
+            if (g["m"] >= m).sum() == 0 and m != min(ms):
+                continue
+            values = per_q["accuracy"].to_numpy()
+            lo, hi = bootstrap_ci(values, n_boot=n_boot, seed=seed) if len(values) > 1 else (np.nan, np.nan)
+            rows.append({"source": source, "m": m, "questions": len(values), "accuracy": float(values.mean()),
+                         "ci_low": float(lo), "ci_high": float(hi), "oracle": float(per_q["oracle"].mean()),
+                         "random": float(per_q["random"].mean())})
+    return pd.DataFrame(rows)
+
+
+_WORD = re.compile(r"[a-z_]+|\d+")
+
+
+def _features(texts: list[str], dim: int = 512) -> np.ndarray:
+    """Hashed bag of words (log counts) plus log length: a deliberately small, dependency-free text model."""
+    x = np.zeros((len(texts), dim + 1))
+    for i, t in enumerate(texts):
+        for w in _WORD.findall(t.lower()):
+            x[i, int(hashlib.md5(w.encode()).hexdigest()[:8], 16) % dim] += 1.0
+        x[i, dim] = np.log1p(len(t))
+    return np.log1p(x)
+
+
+def predict_difficulty(questions: pd.DataFrame, programs: pd.DataFrame, folds: int = 5, alpha: float = 3.0,
+                       seed: int = 0) -> pd.DataFrame:
+    """Per question: ``true_pass_rate`` (phase 04's mean), ``predicted_pass_rate`` (k-fold ridge on the question
+    text: each question's prediction comes from a model that never saw it) and ``difficulty`` = 1 - predicted."""
+    mean = programs.groupby(QUESTION_ID)["pass_rate"].mean()
+    q = questions[questions[QUESTION_ID].isin(mean.index)].drop_duplicates(QUESTION_ID)
+    x = _features(q["question"].tolist())
+    y = mean.loc[q[QUESTION_ID]].to_numpy()
+    pred = np.full(len(q), y.mean() if len(y) else 0.0)
+    if len(q) >= max(4, folds):
+        fold = np.random.default_rng(seed).permutation(len(q)) % folds
+        for k in range(folds):
+            tr, te = fold != k, fold == k
+            mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
+            xt = (x[tr] - mu) / sd
+            w = np.linalg.solve(xt.T @ xt + alpha * len(xt) * np.eye(xt.shape[1]), xt.T @ (y[tr] - y[tr].mean()))
+            pred[te] = ((x[te] - mu) / sd) @ w + y[tr].mean()
+    pred = np.clip(pred, 0.0, 1.0)
+    return pd.DataFrame({QUESTION_ID: q[QUESTION_ID].to_numpy(), "true_pass_rate": y,
+                         "predicted_pass_rate": pred, "difficulty": 1.0 - pred})
+
+
+def allocate(difficulty: pd.Series, budget: int, max_tests: pd.Series) -> pd.Series:
+    """Tests per question summing to ``budget`` (at most each question's ``max_tests``): one each, then greedily one
+    more to the question with the highest difficulty / tests so far. ``difficulty`` and ``max_tests`` are indexed
+    by question id."""
+    ids = list(difficulty.index)
+    cap = max_tests.reindex(ids).fillna(0).astype(int)
+    alloc = pd.Series(np.minimum(1, cap.to_numpy()), index=ids)
+    budget = min(int(budget), int(cap.sum()))
+    if alloc.sum() > budget:
+        raise ValueError(f"budget {budget} is below one test per question ({alloc.sum()})")
+    d = difficulty.reindex(ids).to_numpy(dtype=float) + 1e-9
+    while alloc.sum() < budget:
+        room = alloc.to_numpy() < cap.to_numpy()
+        priority = np.where(room, d / np.maximum(alloc.to_numpy(), 1), -np.inf)
+        alloc.iloc[int(np.argmax(priority))] += 1
+    return alloc
+
+
+def compare_allocations(curves: pd.DataFrame, difficulty: pd.DataFrame, budgets=(1, 2, 4, 8)) -> pd.DataFrame:
+    """``09_allocation``: at each average budget per question, uniform (the same M everywhere, capped at the pool)
+    vs dynamic (``allocate`` by estimated difficulty) at the SAME total number of tests, overall and per quintile
+    of estimated difficulty."""
+    rows = []
+    for source, g in curves.groupby("source"):
+        acc = {(q, m): a for q, m, a in zip(g[QUESTION_ID], g["m"], g["accuracy"])}
+        pool_size = g.groupby(QUESTION_ID)["m"].max()
+        d = difficulty.set_index(QUESTION_ID)["difficulty"].reindex(pool_size.index).fillna(difficulty["difficulty"].mean())
+        quint = pd.qcut(d.rank(method="first"), 5, labels=[f"q{i}" for i in range(1, 6)]) if len(d) >= 5 else \
+            pd.Series("q3", index=d.index)
+        for b in budgets:
+            uniform = np.minimum(pool_size, b)
+            total = int(uniform.sum())  # the uniform run's real spend: the dynamic one gets exactly this many
+            dynamic = allocate(d, total, pool_size)
+            for name, alloc in (("uniform", uniform), ("dynamic", dynamic)):
+                per_q = pd.Series({q: acc[(q, int(m))] for q, m in alloc.items()})
+                for label, members in [("all", per_q.index)] + [(k, quint.index[quint == k]) for k in sorted(set(quint))]:
+                    rows.append({"source": source, "budget_per_question": float(b), "strategy": name,
+                                 "quintile": str(label), "questions": len(members),
+                                 "accuracy": float(per_q.loc[members].mean()) if len(members) else float("nan"),
+                                 "tests_used": int(alloc.loc[members].sum())})
+    return pd.DataFrame(rows, columns=ALLOCATION.column_names)
+
+
+def plot_curves(summary: pd.DataFrame):
+    """Best-of-N accuracy against the number of tests M, per source, with oracle and random for reference."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for source, g in summary.groupby("source"):
+        fig.add_scatter(x=g["m"], y=g["accuracy"], mode="lines+markers", name=f"{source}: selected by tests",
+                        error_y={"type": "data", "symmetric": False, "array": g["ci_high"] - g["accuracy"],
+                                 "arrayminus": g["accuracy"] - g["ci_low"]})
+        fig.add_scatter(x=g["m"], y=g["oracle"], mode="lines", line={"dash": "dot"}, name=f"{source}: oracle")
+        fig.add_scatter(x=g["m"], y=g["random"], mode="lines", line={"dash": "dash"}, name=f"{source}: random")
+    fig.update_layout(title="Best-of-N accuracy as the number of unit tests grows (95% bootstrap CI over questions)",
+                      xaxis={"type": "log", "title": "unit tests per question (M)"}, yaxis_title="accuracy")
+    return fig
+
+
+def plot_allocation(table: pd.DataFrame):
+    """Dynamic minus uniform accuracy per difficulty quintile and budget."""
+    import plotly.express as px
+
+    wide = table.pivot_table(index=["source", "budget_per_question", "quintile"], columns="strategy",
+                             values="accuracy").reset_index()
+    wide["gain"] = wide["dynamic"] - wide["uniform"]
+    fig = px.bar(wide[wide["quintile"] != "all"], x="quintile", y="gain", color="budget_per_question",
+                 facet_col="source", barmode="group",
+                 title="Dynamic minus uniform allocation, by estimated difficulty quintile (q5 hardest)")
+    fig.update_yaxes(title="accuracy gain")
+    return fig

@@ -1,0 +1,101 @@
+"""RL (phase 08): GRPO/RLOO on the tiny model with the rule reward and an RM reward, resume, and the monitors."""
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from acecoder_lib import rl
+
+
+def _questions():
+    return pd.DataFrame({"question_id": ["a", "b"], "question": ["Write add(a, b).", "Write neg(x)."],
+                         "tests": [["assert add(1, 2) == 3", "assert add(0, 0) == 0"], ["assert neg(1) == -1"]],
+                         "entry_point": ["add", "neg"]})
+
+
+class _LengthRM:
+    """A stand-in reward model: longer programs score higher."""
+
+    def score_many(self, questions, programs, batch_size=8):
+        return [float(len(p)) for p in programs]
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return rl.rl_dataset(_questions(), AutoTokenizer.from_pretrained(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from acecoder_lib.execution import ExecutionEngine
+
+    with ExecutionEngine(workers=2) as eng:
+        yield eng
+
+
+CFG = dict(max_steps=2, num_generations=2, per_device_batch_size=4, max_completion_length=12, learning_rate=1e-5)
+
+
+def test_rule_reward_run_logs_every_step_and_is_reused(dataset, engine, tiny_model_dir, tmp_path):
+    funcs, weights = rl.make_rewards("rule", engine)
+    steps = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "r", funcs, weights, rl.RLConfig(**CFG))
+    assert steps["step"].tolist() == [1, 2] and list(steps.columns) == rl.STEPS.column_names
+    assert (steps["generation_s"] > 0).all() and (steps["reward_s"] >= 0).all()
+    assert (steps["step_s"] >= steps["generation_s"]).all() and steps["rm_reward"].isna().all()
+    assert steps["no_code_frac"].between(0, 1).all()
+    assert (tmp_path / "r" / "final" / "config.json").is_file()
+    again = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "r", funcs, weights, rl.RLConfig(**CFG))
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), steps.reset_index(drop=True), check_dtype=False)
+
+
+def test_rm_reward_logs_the_rule_pass_rate_alongside(dataset, engine, tiny_model_dir, tmp_path):
+    funcs, weights = rl.make_rewards("reward_model", engine, rm=_LengthRM())
+    assert weights == [0.0, 1.0] and funcs[1].__name__ == "reward_model"
+    steps = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "m", funcs, weights,
+                            rl.RLConfig(algorithm="rloo", **CFG), reward_name="reward_model")
+    assert steps["rm_reward"].notna().all() and steps["rule_pass_rate"].between(0, 1).all()
+    assert set(steps["reward"]) == {"reward_model"}
+
+
+def test_training_resumes_from_a_checkpoint(dataset, engine, tiny_model_dir, tmp_path):
+    funcs, weights = rl.make_rewards("rule", engine)
+    rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "c", funcs, weights, rl.RLConfig(**CFG, save_steps=2))
+    # leave what a crash right after the step-2 checkpoint of a 3-step run leaves: the checkpoint, nothing else
+    (tmp_path / "c" / rl.MARKER).unlink()
+    shutil.rmtree(tmp_path / "c" / "final")
+    assert (tmp_path / "c" / "checkpoints" / "checkpoint-2").is_dir()
+    steps = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "c", funcs, weights,
+                            rl.RLConfig(**{**CFG, "max_steps": 3}, save_steps=2))
+    assert steps["step"].tolist() == [1, 2, 3]  # steps 1-2 come back from the checkpoint's trainer state
+    assert steps.set_index("step")["generation_s"].isna().tolist() == [True, True, False]  # only step 3 ran again
+    assert (tmp_path / "c" / "final" / "config.json").is_file()
+
+
+def test_bad_settings_are_refused(engine, dataset, tiny_model_dir, tmp_path):
+    with pytest.raises(ValueError, match="needs a reward model"):
+        rl.make_rewards("reward_model", engine)
+    with pytest.raises(ValueError, match="reward must be"):
+        rl.make_rewards("vibes", engine)
+    funcs, weights = rl.make_rewards("rule", engine)
+    with pytest.raises(ValueError, match="multiple of"):
+        rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "x", funcs, weights,
+                        rl.RLConfig(num_generations=3, per_device_batch_size=4))
+
+
+def test_divergence_flags_rm_up_rule_flat():
+    steps = pd.DataFrame({"step": [1, 2, 3, 4], "rm_reward": [0.1, 0.5, 0.9, 1.4], "rule_pass_rate": [0.2, 0.2, 0.1, 0.1]})
+    assert rl.divergence(steps)["flag"]
+    healthy = steps.assign(rule_pass_rate=[0.1, 0.2, 0.3, 0.4])
+    assert not rl.divergence(healthy)["flag"]
+    assert not rl.divergence(steps.head(2))["flag"]
+
+
+def test_rm_reward_gives_no_code_the_lowest_score():
+    r = rl.RMReward(_LengthRM(), prefix="")
+    out = r(completions=["def add(a, b):\n    return a + b\n", "no code here at all"], question=["q", "q"],
+            entry_point=["add", "add"])
+    assert out[1] < out[0] and len(r.seconds) == 1

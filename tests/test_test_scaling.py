@@ -1,0 +1,90 @@
+"""Test scaling (phase 09): pools from verdicts, curves, difficulty, the allocator and the equal-budget comparison."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from acecoder_lib import test_scaling as ts
+
+
+def _programs():
+    # q1: program 0 passes everything, 1 fails test 3, 2 fails everything; q2: nobody is right
+    rows = []
+    for s, v in enumerate([["pass"] * 4, ["pass", "pass", "pass", "fail"], ["fail"] * 4]):
+        rows.append({"question_id": "q1", "sample": s, "verdicts": v, "n_tests": 4, "n_passed": v.count("pass"),
+                     "pass_rate": v.count("pass") / 4, "program": f"p{s}"})
+    for s in range(3):
+        rows.append({"question_id": "q2", "sample": s, "verdicts": ["fail"] * 4, "n_tests": 4, "n_passed": 0,
+                     "pass_rate": 0.0, "program": f"r{s}"})
+    return pd.DataFrame(rows)
+
+
+def test_split_is_stable_disjoint_and_covers_all_tests():
+    sel, judge = ts.split_tests(10, 0.5, "q")
+    assert sel == ts.split_tests(10, 0.5, "q")[0] and not set(sel) & set(judge) and sorted(sel + judge) == list(range(10))
+    assert len(sel) == 5 and ts.split_tests(2, 0.9, "x")[1]  # at least one judging test is always left
+    with pytest.raises(ValueError):
+        ts.split_tests(4, 1.0, "q")
+
+
+def test_grounded_pool_judges_with_the_tests_it_did_not_select_with():
+    pool = ts.grounded_pool(_programs(), pool_fraction=0.5)
+    assert list(pool.columns) == ts.POOL.column_names and len(pool) == 6
+    q1 = pool[pool["question_id"] == "q1"].set_index("sample")
+    sel, judge = ts.split_tests(4, 0.5, "q1")
+    assert q1.loc[0, "correct"] and not q1.loc[2, "correct"]
+    assert q1.loc[1, "correct"] == (3 not in judge)  # program 1 only fails test 3
+    assert all(len(v) == len(sel) for v in pool["selection_passed"])
+
+
+def test_curves_reach_the_oracle_when_tests_separate_and_stay_flat_when_nobody_is_right():
+    pool = pd.DataFrame({"source": "s", "question_id": ["a"] * 3 + ["b"] * 2, "sample": [0, 1, 2, 0, 1],
+                         "selection_passed": [[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1]],
+                         "correct": [False, False, True, False, False]})
+    curves = ts.scaling_curves(pool, subsets=200, seed=0)
+    a = curves[curves["question_id"] == "a"].set_index("m")["accuracy"]
+    # one test: 1 in 4 draws is test 0, which programs 0 and 2 both pass, and the tie goes to program 0 (wrong)
+    assert a.loc[4] == 1.0 and a.loc[1] == pytest.approx(0.75, abs=0.08) and a.is_monotonic_increasing
+    assert (curves[curves["question_id"] == "b"]["accuracy"] == 0.0).all()
+    summary = ts.curve_summary(curves, ms=(1, 2, 4))
+    assert summary["oracle"].iloc[-1] == 0.5 and summary["accuracy"].iloc[-1] == 0.5
+
+
+def test_allocator_spends_the_budget_on_hard_questions_first():
+    d = pd.Series({"easy": 0.1, "mid": 0.5, "hard": 0.9})
+    cap = pd.Series({"easy": 10, "mid": 10, "hard": 3})
+    alloc = ts.allocate(d, 9, cap)
+    assert alloc.sum() == 9 and alloc["hard"] == 3 and alloc["easy"] <= alloc["mid"] and (alloc >= 1).all()
+    assert ts.allocate(d, 100, cap).sum() == 23  # capped by the pools
+    with pytest.raises(ValueError, match="below one test"):
+        ts.allocate(d, 2, cap)
+
+
+def test_compare_uses_equal_budgets():
+    pool = ts.grounded_pool(pd.concat([_programs().assign(question_id=lambda f: f["question_id"] + str(i))
+                                       for i in range(3)], ignore_index=True))
+    curves = ts.scaling_curves(pool, subsets=20)
+    diff = pd.DataFrame({"question_id": sorted(pool["question_id"].unique()),
+                         "difficulty": np.linspace(0, 1, pool["question_id"].nunique())})
+    table = ts.compare_allocations(curves, diff, budgets=(1, 2))
+    allrows = table[table["quintile"] == "all"].pivot_table(index="budget_per_question", columns="strategy",
+                                                            values="tests_used")
+    assert (allrows["uniform"] == allrows["dynamic"]).all()
+    assert set(table["quintile"]) == {"all", "q1", "q2", "q3", "q4", "q5"}
+
+
+def test_difficulty_prediction_is_out_of_fold_and_learns_an_obvious_signal():
+    words = ["sum", "count", "reverse", "graph", "matrix", "dynamic"]
+    qs, progs = [], []
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        hard = i % 2 == 0
+        text = ("hard dynamic programming over a graph " if hard else "easy sum of a list ") + words[i % 6]
+        qs.append({"question_id": f"q{i}", "question": text})
+        rate = 0.05 if hard else 0.8
+        progs += [{"question_id": f"q{i}", "pass_rate": float(np.clip(rate + rng.normal(0, 0.05), 0, 1))}] * 4
+    out = ts.predict_difficulty(pd.DataFrame(qs), pd.DataFrame(progs))
+    hard_mask = out["question_id"].str[1:].astype(int) % 2 == 0
+    assert out.loc[hard_mask, "difficulty"].mean() > out.loc[~hard_mask, "difficulty"].mean() + 0.3
+    assert out["difficulty"].between(0, 1).all()
