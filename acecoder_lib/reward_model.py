@@ -171,12 +171,14 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
 
 
 def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: RMTrainConfig | None = None,
-                       eval_pairs: pd.DataFrame | None = None, progress: bool = True) -> pd.DataFrame:
+                       eval_pairs: pd.DataFrame | None = None, progress: bool = True,
+                       keep_checkpoints: bool = False) -> pd.DataFrame:
     """Train a Bradley-Terry RM on ``pairs`` (05_pairs rows) from backbone ``base`` (a registry name or a folder) and
     save it to ``out_dir`` as a standard transformers folder; returns the training history (06_rm_history).
 
-    Checkpoints go to ``out_dir/checkpoints``; a rerun after a crash resumes from the last one. A finished folder
-    (its ``acecoder_rm.json`` written) is not retrained: delete it to train again."""
+    Checkpoints go to ``out_dir/checkpoints``; a rerun after a crash resumes from the last one. They are deleted
+    once the model is saved (each holds the optimizer state, ~3x the model) unless ``keep_checkpoints``. A finished
+    folder (its ``acecoder_rm.json`` written) is not retrained: delete it to train again."""
     import torch
     from trl import RewardConfig, RewardTrainer
 
@@ -229,6 +231,9 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
               "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 3)}
     (out_dir / "history.json").write_text(json.dumps(trainer.state.log_history))
     (out_dir / MARKER).write_text(json.dumps(marker, indent=1))
+    if not keep_checkpoints:
+        import shutil
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
     return history
 
 

@@ -221,10 +221,12 @@ def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward
 
 
 def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, reward_weights: list[float],
-                 config: RLConfig | None = None, reward_name: str = "rule", progress: bool = False) -> pd.DataFrame:
+                 config: RLConfig | None = None, reward_name: str = "rule", progress: bool = False,
+                 keep_checkpoints: bool = False) -> pd.DataFrame:
     """RL of the policy ``base`` (registry name or folder) on ``dataset``; the final model goes to
     ``out_dir/final`` (a standard transformers folder), checkpoints to ``out_dir/checkpoints`` (a rerun after a
-    crash resumes from the last one; a finished ``out_dir`` returns its saved step log without training)."""
+    crash resumes from the last one, and they are deleted once the final model is saved unless
+    ``keep_checkpoints``; a finished ``out_dir`` returns its saved step log without training)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -278,6 +280,9 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
     (out_dir / MARKER).write_text(json.dumps({"base": str(base), "config": asdict(config), "reward": reward_name,
                                               "reward_weights": reward_weights, "steps": trainer.state.global_step,
                                               "train_seconds": round(seconds, 1)}, indent=1))
+    if not keep_checkpoints:
+        import shutil
+        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     return steps
 
 

@@ -79,7 +79,7 @@ def test_a_finished_folder_is_not_retrained(trained_rm, tiny_model_dir):
 def test_training_resumes_from_the_last_checkpoint(tiny_model_dir, tmp_path):
     out = tmp_path / "model"
     config = rmod.RMTrainConfig(max_steps=6, learning_rate=1e-3, per_device_batch_size=4, max_length=96, save_steps=3)
-    rmod.train_reward_model(_pairs(24), str(tiny_model_dir), out, config, progress=False)
+    rmod.train_reward_model(_pairs(24), str(tiny_model_dir), out, config, progress=False, keep_checkpoints=True)
     # simulate a crash after the step-3 checkpoint: remove the finished model and the last checkpoint
     (out / rmod.MARKER).unlink()
     shutil.rmtree(out / "checkpoints" / "checkpoint-6")
@@ -87,6 +87,7 @@ def test_training_resumes_from_the_last_checkpoint(tiny_model_dir, tmp_path):
     steps = sorted(history[history["metric"] == "loss"]["step"].unique())
     assert steps == [1, 2, 3, 4, 5, 6]  # the log of steps 1-3 comes back from the checkpoint's trainer state
     assert json.loads((out / rmod.MARKER).read_text())["steps"] == 6
+    assert not (out / "checkpoints").exists()  # deleted once the model is saved
 
 
 def test_no_pairs_is_a_clear_error(tiny_model_dir, tmp_path):

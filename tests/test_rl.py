@@ -63,7 +63,8 @@ def test_rm_reward_logs_the_rule_pass_rate_alongside(dataset, engine, tiny_model
 
 def test_training_resumes_from_a_checkpoint(dataset, engine, tiny_model_dir, tmp_path):
     funcs, weights = rl.make_rewards("rule", engine)
-    rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "c", funcs, weights, rl.RLConfig(**CFG, save_steps=2))
+    rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "c", funcs, weights, rl.RLConfig(**CFG, save_steps=2),
+                    keep_checkpoints=True)
     # leave what a crash right after the step-2 checkpoint of a 3-step run leaves: the checkpoint, nothing else
     (tmp_path / "c" / rl.MARKER).unlink()
     shutil.rmtree(tmp_path / "c" / "final")
@@ -72,7 +73,7 @@ def test_training_resumes_from_a_checkpoint(dataset, engine, tiny_model_dir, tmp
                             rl.RLConfig(**{**CFG, "max_steps": 3}, save_steps=2))
     assert steps["step"].tolist() == [1, 2, 3]  # steps 1-2 come back from the checkpoint's trainer state
     assert steps.set_index("step")["generation_s"].isna().tolist() == [True, True, False]  # only step 3 ran again
-    assert (tmp_path / "c" / "final" / "config.json").is_file()
+    assert (tmp_path / "c" / "final" / "config.json").is_file() and not (tmp_path / "c" / "checkpoints").exists()
 
 
 def test_bad_settings_are_refused(engine, dataset, tiny_model_dir, tmp_path):
