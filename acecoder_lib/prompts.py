@@ -55,26 +55,25 @@ def synthesis_messages(program: str, instruction: str = "") -> list[dict]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def solve_messages(question: str, tests: list[str], n_tests_shown: int = 2, prefill: bool = True) -> list[dict]:
-    """Chat messages asking for a solution: the question plus its first ``n_tests_shown`` tests, prefilled answer."""
-    shown = "\n".join(tests[:n_tests_shown]) if n_tests_shown > 0 else ""
-    docstring = f'"""\n{question}\n{shown}\n"""'
+def _solve_chat(problem: str, prefill: bool) -> list[dict]:
+    """The solve request around ``problem`` (shown in a code block), the answer optionally prefilled."""
     user = ("Please provide a self-contained Python script that solves the following problem in a markdown code "
-            f"block:\n```\n{docstring}\n```\n")
+            f"block:\n```\n{problem}\n```\n")
     messages = [{"role": "user", "content": user}]
     if prefill:
         messages.append({"role": "assistant", "content": SOLVE_PREFILL})
     return messages
+
+
+def solve_messages(question: str, tests: list[str], n_tests_shown: int = 2, prefill: bool = True) -> list[dict]:
+    """Chat messages asking for a solution: the question plus its first ``n_tests_shown`` tests, prefilled answer."""
+    shown = "\n".join(tests[:n_tests_shown]) if n_tests_shown > 0 else ""
+    return _solve_chat(f'"""\n{question}\n{shown}\n"""', prefill)
 
 
 def eval_messages(prompt: str, prefill: bool = True) -> list[dict]:
     """evalplus's instruct prompt for a HumanEval-style ``prompt`` (signature + docstring), prefilled answer."""
-    user = ("Please provide a self-contained Python script that solves the following problem in a markdown code "
-            f"block:\n```\n{prompt.strip()}\n```\n")
-    messages = [{"role": "user", "content": user}]
-    if prefill:
-        messages.append({"role": "assistant", "content": SOLVE_PREFILL})
-    return messages
+    return _solve_chat(prompt.strip(), prefill)
 
 
 TEST_PREFILL = "```python\n"
