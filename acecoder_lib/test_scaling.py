@@ -17,7 +17,8 @@ is judged by tests it was NOT selected with. Two test sources:
 Difficulty is estimated without looking at the ground truth of the question itself: a ridge regression on hashed
 word features of the question text, trained by k-fold on the other questions' mean pass rates (phase 04), gives a
 predicted pass rate; difficulty = 1 - prediction. The allocator gives every question one test, then hands each
-further test to the question with the highest difficulty / tests-so-far (harder first, diminishing returns).
+further test to the question with the highest difficulty / tests-so-far (harder first, diminishing returns);
+``compare_allocations`` feeds it the percentile rank of the estimated difficulty (only the order is trusted).
 """
 from __future__ import annotations
 
@@ -209,12 +210,16 @@ def compare_allocations(curves: pd.DataFrame, difficulty: pd.DataFrame, budgets=
         acc = {(q, m): a for q, m, a in zip(g[QUESTION_ID], g["m"], g["accuracy"])}
         pool_size = g.groupby(QUESTION_ID)["m"].max()
         d = difficulty.set_index(QUESTION_ID)["difficulty"].reindex(pool_size.index).fillna(difficulty["difficulty"].mean())
+        # the allocator sees percentile ranks: a weak predictor's values sit close together (0.78-0.85, say), and
+        # difficulty / tests-so-far would then hand every question its second test before any gets a third, i.e.
+        # reproduce uniform exactly; the ranks keep only the order, which is what the estimate is trusted for
+        ranks = d.rank(pct=True, method="average")
         quint = pd.qcut(d.rank(method="first"), 5, labels=[f"q{i}" for i in range(1, 6)]) if len(d) >= 5 else \
             pd.Series("q3", index=d.index)
         for b in budgets:
             uniform = np.minimum(pool_size, b)
             total = int(uniform.sum())  # the uniform run's real spend: the dynamic one gets exactly this many
-            dynamic = allocate(d, total, pool_size)
+            dynamic = allocate(ranks, total, pool_size)
             for name, alloc in (("uniform", uniform), ("dynamic", dynamic)):
                 per_q = pd.Series({q: acc[(q, int(m))] for q, m in alloc.items()})
                 for label, members in [("all", per_q.index)] + [(k, quint.index[quint == k]) for k in sorted(set(quint))]:

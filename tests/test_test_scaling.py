@@ -88,3 +88,14 @@ def test_difficulty_prediction_is_out_of_fold_and_learns_an_obvious_signal():
     hard_mask = out["question_id"].str[1:].astype(int) % 2 == 0
     assert out.loc[hard_mask, "difficulty"].mean() > out.loc[~hard_mask, "difficulty"].mean() + 0.3
     assert out["difficulty"].between(0, 1).all()
+
+
+def test_dynamic_differs_from_uniform_even_when_the_estimates_sit_close_together():
+    pool = ts.grounded_pool(pd.concat([_programs().assign(question_id=lambda f: f["question_id"] + str(i))
+                                       for i in range(5)], ignore_index=True), pool_fraction=0.75)
+    curves = ts.scaling_curves(pool, subsets=5)  # 3 selection tests per question: room above a budget of 2
+    qids = sorted(pool["question_id"].unique())
+    diff = pd.DataFrame({"question_id": qids, "difficulty": np.linspace(0.80, 0.82, len(qids))})
+    table = ts.compare_allocations(curves, diff, budgets=(2,))
+    hardest = table[(table["quintile"] == "q5")].set_index("strategy")["tests_used"]
+    assert hardest["dynamic"] > hardest["uniform"]
