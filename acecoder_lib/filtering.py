@@ -21,6 +21,7 @@ import hashlib
 
 import pandas as pd
 
+from . import reasons
 from .cache import CompletionCache
 from .grounded import alias_entry_point
 from .sampling import sample_programs
@@ -54,7 +55,7 @@ FILTERED = register(Schema(
 
 REPORT = register(Schema(
     name="03_filter_report",
-    version=1,
+    version=2,  # v2: reason, first_error
     doc="One row per (question, oracle) that was run: what the oracle passed and what became of the question.",
     columns=(
         Column("question_id", "str"),
@@ -67,6 +68,7 @@ REPORT = register(Schema(
         Column("passed_mask", "list[int]", doc="1 where the oracle passed test k, else 0"),
         Column("program_status", "str", doc="the engine's status of the oracle program (ok, syntax_error, ...)"),
         Column("detail", "str"),
+        *reasons.COLUMNS,
     ),
 ))
 
@@ -119,10 +121,13 @@ def filter_tests(questions: pd.DataFrame, programs, engine, oracle: str, min_pas
             status, detail = "too_few_tests_left", f"{len(passed)} tests left < {min_tests}"
         else:
             status, detail = "kept", ""
+        # kept rows too may have failed tests (they are dropped from the question): only a dropped question says why
+        reason, first_error = ("", "") if status == "kept" else reasons.first_of(
+            reasons.from_result(res, tests) if res is not None else ("", ""), (status, f"{status}: {detail}"))
         report.append({"question_id": q.question_id, "source": q.source, "method": q.method, "oracle": oracle,
                        "status": status, "n_tests_synthesized": len(tests), "n_passed": len(passed),
                        "passed_mask": mask, "program_status": res.status if res is not None else "none",
-                       "detail": detail})
+                       "detail": detail, "reason": reason, "first_error": first_error})
         if status == "kept":
             kept.append({"question_id": q.question_id, "seed_id": q.seed_id, "source": q.source, "method": q.method,
                          "question": q.question, "tests": passed, "entry_point": q.entry_point, "oracle": oracle,

@@ -18,6 +18,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from . import reasons
+
 _ARG_RE = re.compile(r"^\s*[-*]?\s*`([A-Za-z_][A-Za-z0-9_]*)`\s*\(([^)]*)\)\s*:?\s*(.*)$")
 _RET_RE = re.compile(r"^\s*[-*]?\s*`?return`?\s*\(([^)]*)\)\s*:?\s*(.*)$", re.I)
 FLOAT_TOLERANCE = 1e-6  # relative, for float outputs (the reference's own rounding is kept as is)
@@ -212,6 +214,28 @@ def _output_kind(outputs: list) -> str:
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
+def _literal_problem(value_repr: str | None) -> str | None:
+    """Why a value from the sandbox cannot be an expected value (None when it can)."""
+    return None if value_repr and is_literal(value_repr) else "not_a_literal"
+
+
+def _arguments_problem(value_repr: str | None) -> str | None:
+    """Why a generator's value is not a usable set of arguments (None when it is a dict keyed by name)."""
+    if _literal_problem(value_repr):
+        return "not_a_literal"
+    value = ast.literal_eval(value_repr)
+    ok = isinstance(value, dict) and value and all(isinstance(k, str) for k in value)
+    return None if ok else "not_an_argument_dict"
+
+
+def _no_call_reason(params, entry: str, got: list[dict]) -> tuple[str, str]:
+    """(reason, first_error) when no generated input could be passed to the reference."""
+    if params is None:
+        return "no_entry_point", f"reference_failed: no top-level function {entry!r} in the reference"
+    return "inputs_do_not_match_signature", reasons.clip(
+        f"reference_failed: the generator's keys {sorted(got[0])} are not parameters of {entry}{tuple(params)}")
+
+
 def _pick_tests(pairs: list[tuple[str, str, bool]], max_tests: int) -> list[tuple[str, str, bool]]:
     """Up to ``max_tests`` (inputs, output, is_edge) with distinct inputs, spreading over distinct outputs.
 
@@ -283,20 +307,25 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
         ref_inputs.append(usable)
     ref_results = engine.evaluate(ref_programs, ref_exprs)
     # 3. asserts
-    for row, p, got, usable, results in zip(seeds.itertuples(), parts, samples, ref_inputs, ref_results):
+    for row, p, got, usable, results, gen_res, exprs, g_exprs in zip(seeds.itertuples(), parts, samples, ref_inputs,
+                                                                      ref_results, gen_results, ref_exprs, gen_exprs):
         base = {"question_id": f"{row.seed_id}:grounded", "seed_id": row.seed_id, "source": row.source,
-                "method": "grounded", "reference": row.code or ""}
+                "method": "grounded", "reference": row.code or "", "reason": "", "first_error": ""}
         if p is None or not p["code"]:
+            why = "the seed's extra field is not JSON" if p is None else "the seed has no reference code"
             rows.append({**base, "question": "", "tests": ["assert False"], "entry_point": "", "status": "no_reference",
-                         "detail": "{}"})
+                         "detail": "{}", "reason": "no_reference", "first_error": f"no_reference: {why}"})
             continue
         if not p["generator"]:
             rows.append({**base, "question": "", "tests": ["assert False"], "entry_point": p["entry"],
-                         "status": "no_generator", "detail": "{}"})
+                         "status": "no_generator", "detail": "{}", "reason": "no_generator",
+                         "first_error": "no_generator: the seed has no input generator"})
             continue
-        if not got:
+        if not got:  # the generator (run after the reference's top level) gave no usable input
+            reason, first_error = reasons.from_result(gen_res, g_exprs, accept=_arguments_problem)
             rows.append({**base, "question": "", "tests": ["assert False"], "entry_point": p["entry"],
-                         "status": "generator_failed", "detail": "{}"})
+                         "status": "generator_failed", "detail": "{}", "reason": reason or "no_inputs",
+                         "first_error": first_error or "generator_failed: no input was generated"})
             continue
         pairs, values = [], []
         for (inputs, edge), verdict, value_repr in zip(usable, results.verdicts, results.values or []):
@@ -325,12 +354,18 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
                                    output_type=None if key is None else kind, output_doc=None if key is None else
                                    _key_doc(spec.output_doc, key))
         status = "ok" if len(tests) >= min_tests else ("reference_failed" if not pairs else "too_few_tests")
+        reason, first_error = "", ""
+        if status != "ok":
+            reason, first_error = (reasons.from_result(results, exprs, accept=_literal_problem) if usable else
+                                   _no_call_reason(function_signature(p["code"], p["entry"]), p["entry"], got))
+            if not reason:  # every call gave a value: too few distinct inputs
+                reason, first_error = "few_distinct_inputs", f"{status}: {len(tests)} distinct tests < {min_tests}"
         detail = {"n_random": len(got), "n_pairs": len(pairs), "n_edge": sum(e for *_, e in picked),
                   "distinct_outputs": len({v for _, v, _ in picked}), "unwrapped_key": key, "output_kind": kind,
                   "n_args": len(params), "reference_chars": len(p["code"])}
         rows.append({**base, "question": question, "tests": tests if tests else ["assert False"],
                      "entry_point": p["entry"], "reference": reference, "status": status,
-                     "detail": _json.dumps(detail)})
+                     "detail": _json.dumps(detail), "reason": reason, "first_error": first_error})
     return drop_unstable(pd.DataFrame(rows, columns=QUESTIONS.column_names), engine)
 
 
@@ -339,7 +374,8 @@ def drop_unstable(rows, engine):
     assert that fails either run becomes ``unstable_reference`` (no tests). Catches references that use unseeded
     randomness, the clock or global state (some CodeIO tasks do): a deterministic reference reproduces every value it
     produced, so one miss proves the others are luck too (low-entropy outputs such as two labels often match by
-    chance). Residual risk: randomness that only shows in rare branches. Counted in ``detail["unstable"]``."""
+    chance). Residual risk: randomness that only shows in rare branches. Counted in ``detail["unstable"]``; the
+    first failing assert is the row's ``first_error``."""
     import json as _json
 
     rows = rows.copy()
@@ -356,6 +392,8 @@ def drop_unstable(rows, engine):
         rows.at[i, "detail"] = _json.dumps(detail)
         if len(keep) < n:
             rows.at[i, "tests"], rows.at[i, "status"] = ["assert False"], "unstable_reference"
+            rows.at[i, "reason"], rows.at[i, "first_error"] = reasons.first_of(
+                reasons.from_result(fwd, tests), reasons.from_result(bwd, tests[::-1]))
     return rows
 
 
@@ -416,7 +454,9 @@ def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
         if not ok:
             why = ("no_reference" if parts is None or not parts["code"] else
                    "llm_unusable" if row.status not in ("ok", "repaired") else "no_calls")
-            rows.append({**base, "tests": ["assert False"], "status": why, "detail": _json.dumps({"calls": len(calls)})})
+            reason, first_error = _hybrid_unusable(why, row)
+            rows.append({**base, "tests": ["assert False"], "status": why, "detail": _json.dumps({"calls": len(calls)}),
+                         "reason": reason, "first_error": first_error})
             continue
         tests, rejected = [], 0
         for call, verdict, value_repr in zip(calls, res.verdicts, res.values or []):
@@ -426,8 +466,25 @@ def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
                 rejected += 1
         tests = list(dict.fromkeys(tests))
         rewritten = len(set(tests) - set(row.tests))  # the LLM's expected value was wrong (or written differently)
-        rows.append({**base, "tests": tests or ["assert False"],
-                     "status": "ok" if len(tests) >= min_tests else "too_few_tests",
+        status = "ok" if len(tests) >= min_tests else "too_few_tests"
+        reason, first_error = "", ""
+        if status != "ok":
+            reason, first_error = reasons.from_result(res, calls, accept=_literal_problem)
+            if not reason:
+                reason, first_error = "few_distinct_asserts", f"{status}: {len(tests)} distinct asserts < {min_tests}"
+        rows.append({**base, "tests": tests or ["assert False"], "status": status,
                      "detail": _json.dumps({"calls": len(calls), "rejected_calls": rejected,
-                                            "asserts_rewritten": rewritten})})
+                                            "asserts_rewritten": rewritten}),
+                     "reason": reason, "first_error": first_error})
     return drop_unstable(pd.DataFrame(rows, columns=QUESTIONS.column_names), engine)
+
+
+def _hybrid_unusable(why: str, llm_row) -> tuple[str, str]:
+    """(reason, first_error) of a hybrid row that never ran: the LLM row's own status (and error), or what is missing."""
+    if why == "llm_unusable":
+        error = getattr(llm_row, "first_error", "")
+        return llm_row.status, error if isinstance(error, str) and error else f"llm_unusable: the LLM row is {llm_row.status}"
+    if why == "no_reference":
+        return "no_reference", "no_reference: the seed has no reference code"
+    return "no_calls", reasons.clip(f"no_calls: no entry point, or none of the {len(llm_row.tests)} asserts has the "
+                                    "form assert CALL == EXPECTED (or is EXPECTED)")

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import prompts
+from . import prompts, reasons
 from .cache import CompletionCache, cached_generate
 from .extract import build_program, extract_code
-from .schemas import PASS_RATE, PROGRAM, QUESTION_ID, Column, Schema, register
+from .schemas import FIRST_ERROR, PASS_RATE, PROGRAM, QUESTION_ID, REASON, Column, Schema, register
 
 PAPER_N, PAPER_TEMPERATURE, PAPER_TOP_P, PAPER_MAX_NEW_TOKENS = 16, 0.7, 1.0, 1024  # PAPER_FACTS S4
 
 PROGRAMS = register(Schema(
     name="04_programs",
-    version=1,
+    version=2,  # v2: reason, first_error
     doc="One row per sampled program: its code, its verdict on every test of its question, its pass rate.",
     columns=(
         Column(QUESTION_ID, "str"),
@@ -35,6 +35,7 @@ PROGRAMS = register(Schema(
         Column("n_passed", "int"),
         Column(PASS_RATE, "float", doc="n_passed / n_tests over the filtered tests"),
         Column("failure", "str", doc="why the first failing test failed ('' when all pass)"),
+        *reasons.COLUMNS,  # here '' when every test passed; else the backend's, the extraction's or the engine's why
     ),
 ))
 
@@ -45,7 +46,8 @@ def sample_programs(questions: pd.DataFrame, backend, cache: CompletionCache, n:
                     batch_size: int = 4, namespace: str | None = None, progress=None,
                     messages: list | None = None, prefill: str = prompts.SOLVE_PREFILL) -> pd.DataFrame:
     """``n`` completions per question (one cached prompt each, so a rerun resumes at the first unfinished
-    question), with the extracted program; one row per (question, sample). ``messages`` (one chat per question)
+    question), with the extracted program and, where the backend failed or nothing could be extracted, the
+    ``reason`` and ``first_error``; one row per (question, sample). ``messages`` (one chat per question)
     replaces the paper's solve prompt, e.g. ``prompts.eval_messages`` for HumanEval; ``prefill`` is what the
     assistant turn was prefilled with (prepended to each completion before code extraction)."""
     if n < 1:
@@ -63,10 +65,15 @@ def sample_programs(questions: pd.DataFrame, backend, cache: CompletionCache, n:
     for i, (q, completions) in enumerate(zip(questions.itertuples(), outs)):
         for k, text in enumerate(completions):
             ex = extract_code(prefill + (text or ""), entry_point=q.entry_point or None)
+            if i in failures:
+                reason, first_error = reasons.from_error_text(failures[i], "backend_error")
+            else:  # only an extraction that leaves nothing to run says why here; the engine says the rest
+                reason, first_error = ("", "") if ex.code else (ex.status, reasons.clip(f"{ex.status}: {ex.detail}"))
             rows.append({QUESTION_ID: q.question_id, "sample": k, "completion": text or "",
                          PROGRAM: build_program(ex.code) if ex.code else "",
-                         "extraction": "backend_error" if i in failures else ex.status})
-    return pd.DataFrame(rows, columns=[QUESTION_ID, "sample", "completion", PROGRAM, "extraction"])
+                         "extraction": "backend_error" if i in failures else ex.status,
+                         REASON: reason, FIRST_ERROR: first_error})
+    return pd.DataFrame(rows, columns=[QUESTION_ID, "sample", "completion", PROGRAM, "extraction", REASON, FIRST_ERROR])
 
 
 def execute_samples(samples: pd.DataFrame, questions: pd.DataFrame, engine, progress: bool = False) -> pd.DataFrame:
@@ -85,6 +92,11 @@ def execute_samples(samples: pd.DataFrame, questions: pd.DataFrame, engine, prog
     out["n_passed"] = [r.n_passed for r in results]
     out[PASS_RATE] = [r.pass_rate for r in results]
     out["failure"] = [_first_failure(r) for r in results]
+    # why a program failed: the sampling stage's reason (backend error, nothing extracted) first, else the engine's
+    before = zip(samples.get(REASON, [""] * len(samples)), samples.get(FIRST_ERROR, [""] * len(samples)))
+    why = [reasons.first_of((r, e) if isinstance(r, str) else ("", ""), reasons.from_result(res, tests[q]))
+           for (r, e), res, q in zip(before, results, samples[QUESTION_ID])]
+    out[REASON], out[FIRST_ERROR] = [r for r, _ in why], [e for _, e in why]
     return out[PROGRAMS.column_names]
 
 

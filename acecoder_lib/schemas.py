@@ -21,6 +21,7 @@ PROGRAM = "program"
 PASS_RATE = "pass_rate"
 SPLIT = "split"
 PROMPT, CHOSEN, REJECTED = "prompt", "chosen", "rejected"  # TRL's preference format
+REASON, FIRST_ERROR = "reason", "first_error"  # why a row was dropped or failed (acecoder_lib.reasons)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import json
 
 import pandas as pd
 
-from . import prompts
+from . import prompts, reasons
 from .cache import CompletionCache, cached_generate
 from .extract import infer_entry_point
 from .llm_json import parse_synthesis
@@ -25,7 +25,7 @@ PAPER_TEMPERATURE = 0.7
 
 QUESTIONS = register(Schema(
     name="02_questions",
-    version=1,
+    version=2,  # v2: reason, first_error
     doc="Synthesized questions with their tests, before filtering: one row per (seed, method).",
     columns=(
         Column("question_id", "str"),
@@ -38,6 +38,7 @@ QUESTIONS = register(Schema(
         Column("reference", "str", doc="the seed's reference program ('' when none); not shown to policies"),
         Column("status", "str", doc="ok | repaired | no_tests | unparseable | empty | ... (why a row is unusable)"),
         Column("detail", "str", doc="JSON with per-reason counts and method-specific facts"),
+        *reasons.COLUMNS,
     ),
 ))
 
@@ -57,15 +58,30 @@ def llm_synthesize(seeds: pd.DataFrame, backend, cache: CompletionCache, namespa
         parsed = parse_synthesis(answer)
         if i in failures:  # the backend failed (timeout, server error): counted, retried by the next run
             parsed.status = "backend_error"
+        reason, first_error = _llm_reason(parsed, answer, failures.get(i, ""))
         rows.append({
             "question_id": f"{row.seed_id}:llm", "seed_id": row.seed_id, "source": row.source, "method": "llm",
             "question": parsed.question, "tests": parsed.tests, "entry_point": infer_entry_point(parsed.tests) or "",
             "reference": row.code, "status": parsed.status,
             "detail": json.dumps({"dropped_tests": parsed.dropped_tests, "drop_reasons": parsed.drop_reasons,
                                   "answer_chars": len(answer or ""), "backend_error": failures.get(i, "")}),
+            "reason": reason, "first_error": first_error,
         })
     table = pd.DataFrame(rows, columns=QUESTIONS.column_names)
     return (table, [a for [a] in answers]) if return_answers else table
+
+
+def _llm_reason(parsed, answer: str | None, backend_error: str) -> tuple[str, str]:
+    """(reason, first_error) of one LLM answer: the backend's exception type, the parse status, or for an answer
+    whose every test was dropped the commonest drop reason; ('', '') for an ok or repaired answer."""
+    if parsed.status == "backend_error":
+        return reasons.from_error_text(backend_error, "backend_error")
+    if parsed.status in ("ok", "repaired"):
+        return "", ""
+    if parsed.status == "no_tests" and parsed.drop_reasons:
+        top = max(parsed.drop_reasons, key=parsed.drop_reasons.get)
+        return top, reasons.clip(f"no_tests: {parsed.dropped_tests} test(s) dropped {parsed.drop_reasons}")
+    return parsed.status, reasons.clip(f"{parsed.status}: the answer begins {(answer or '')[:200]!r}")
 
 
 def is_usable(questions: pd.DataFrame) -> pd.Series:

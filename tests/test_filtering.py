@@ -106,3 +106,17 @@ def test_table1_and_the_stable_split():
     assert 150 < split.count("heldout") < 250
     with pytest.raises(ValueError):
         filtering.assign_split(ids, 1.0)
+
+
+def test_every_dropped_question_says_why(engine, questions):
+    usable = filtering.usable_questions(questions)
+    _, report = filtering.filter_tests(usable, filtering.reference_programs(usable), engine, oracle="reference")
+    why = dict(zip(report["question_id"], zip(report["reason"], report["first_error"])))
+    assert why["s1:llm"] == ("", "")  # kept, even though it failed two (hallucinated) tests
+    assert why["s2:llm"] == ("AssertionError", "fail: AssertionError (in: assert add(1, 1) == 3)")
+    assert why["s3:llm"][0] == "AssertionError"
+    assert why["s4:llm"] == ("no_program", "no_program: the oracle produced no program")
+    _, broken = filtering.filter_tests(usable.head(3), ["def add(a, b) return", "import sys\nsys.exit(3)\n",
+                                                        "import acecoder_no_such_module\n"], engine, oracle="proxy")
+    assert broken["reason"].tolist() == ["SyntaxError", "SystemExit", "ModuleNotFoundError"]
+    assert broken["first_error"].tolist()[1] == "crash: while loading the program: SystemExit: 3"

@@ -86,7 +86,7 @@ import json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from acecoder_lib import data  # noqa: E402
+from acecoder_lib import data, reasons  # noqa: E402
 from acecoder_lib.execution import ExecConfig, ExecutionEngine  # noqa: E402
 
 FIX = __import__("pathlib").Path(__file__).parent / "fixtures" / "data"
@@ -165,3 +165,54 @@ def test_alias_entry_point_only_when_needed():
     assert grounded.alias_entry_point(code, "main_solution") == code
     assert grounded.alias_entry_point("def other(x):\n    return x\n", "ident").count("ident") == 0  # nothing to alias
     assert grounded.alias_entry_point("def (", "ident") == "def ("
+
+
+def test_every_dropped_grounded_row_says_why(engine):
+    seeds = _seeds()
+    extra = json.loads(seeds.iloc[2]["extra"])
+    more = [  # a generator whose program imports a module the sandbox lacks; one that returns no argument dict
+        dict(seeds.iloc[2], seed_id="missing-module", extra=json.dumps(dict(extra, input_generator=(
+            "import acecoder_no_such_module\n\ndef generate_inputs(rng):\n    return {'word': 'abc'}\n")))),
+        dict(seeds.iloc[2], seed_id="list-gen", extra=json.dumps(dict(extra, input_generator=(
+            "def generate_inputs(rng):\n    return ['abc']\n")))),
+        dict(seeds.iloc[2], seed_id="renamed-ref", code="def solve(word):\n    return len(word)\n"),
+    ]
+    seeds = pd.concat([seeds.iloc[[2]], seeds.iloc[3:], pd.DataFrame(more)], ignore_index=True)
+    rows = grounded.grounded_synthesize(seeds, engine, n_random=6, n_edge=2, max_tests=6).set_index("seed_id")
+    why = {sid: (r.status, r.reason) for sid, r in rows.iterrows()}
+    assert why["no-gen"] == ("no_generator", "no_generator")
+    assert why["bad-gen"] == ("generator_failed", "RuntimeError")
+    assert "RuntimeError: boom" in rows.at["bad-gen", "first_error"]
+    assert why["missing-module"] == ("generator_failed", "ModuleNotFoundError")
+    assert rows.at["missing-module", "first_error"].startswith(
+        "crash: while loading the program: ModuleNotFoundError: No module named 'acecoder_no_such_module'")
+    assert why["list-gen"] == ("generator_failed", "not_an_argument_dict")
+    assert why["bad-ref"] == ("reference_failed", "ValueError")
+    assert rows.at["bad-ref", "first_error"].startswith("error: ValueError: ")  # the word the generator drew
+    assert why["renamed-ref"] == ("reference_failed", "no_entry_point")
+    assert why["random-ref"][0] == "unstable_reference" and why["random-ref"][1] == "AssertionError"
+    assert "(in: assert main_solution(" in rows.at["random-ref", "first_error"]
+    ok = rows[rows["status"] == "ok"]
+    assert len(ok) == 1 and (ok["reason"] == "").all() and (ok["first_error"] == "").all()
+    assert (rows["first_error"].str.len() <= 300).all()
+    table = reasons.funnel_by_reason(rows, by=["status"])
+    assert int(table["rows"].sum()) == len(rows) - 1
+
+
+def test_hybrid_rows_say_why(engine):
+    seeds = _seeds().head(3)
+    vowels = seeds.iloc[2]
+    base = {"seed_id": vowels.seed_id, "source": "codeio", "method": "llm", "question": "Count the vowels.",
+            "entry_point": "count_vowels", "reference": vowels.code, "detail": "{}"}
+    llm = pd.DataFrame([
+        {**base, "question_id": "a", "status": "ok", "tests": ["assert count_vowels(None) == 0",
+                                                                "assert count_vowels('ab') == 1"]},
+        {**base, "question_id": "b", "status": "unparseable", "tests": ["assert False"], "reason": "unparseable",
+         "first_error": "unparseable: the answer begins 'Sorry'"}])
+    rows = grounded.hybrid_synthesize(llm, seeds, engine)
+    few, unusable = rows.iloc[0], rows.iloc[1]
+    assert (few["status"], few["reason"]) == ("too_few_tests", "TypeError")  # the reference rejects None
+    assert few["first_error"].startswith("error: TypeError: ") and few["first_error"].endswith(
+        "(in: count_vowels(None))")
+    assert (unusable["status"], unusable["reason"]) == ("llm_unusable", "unparseable")
+    assert unusable["first_error"] == "unparseable: the answer begins 'Sorry'"

@@ -67,3 +67,26 @@ def test_bad_input_is_a_clear_error(engine, tmp_path):
                           "extraction": ["ok"]})
     with pytest.raises(ValueError, match="not in the question table"):
         sampling.execute_samples(stray, QUESTIONS, engine)
+
+
+class DownPolicy(ScriptedPolicy):
+    """A backend that is down: every call raises."""
+
+    def generate(self, prompts, n=1, **kw):
+        raise ConnectionError("server at 127.0.0.1:8000 refused the connection")
+
+
+def test_every_failed_program_says_why(engine, tmp_path):
+    samples = sampling.sample_programs(QUESTIONS.head(1), ScriptedPolicy(), CompletionCache(tmp_path / "c.jsonl"), n=4)
+    assert samples["reason"].tolist() == ["", "", "no_code", ""]  # before execution only extraction can fail
+    programs = sampling.execute_samples(samples, QUESTIONS, engine)
+    assert programs["reason"].tolist() == ["", "AssertionError", "no_code", "timeout"]
+    assert programs["first_error"].tolist()[1] == "fail: AssertionError (in: assert add(1, 2) == 3)"
+    assert programs["first_error"].tolist()[2].startswith("no_code: ")
+    down = sampling.sample_programs(QUESTIONS.head(1), DownPolicy(), CompletionCache(tmp_path / "d.jsonl"), n=4)
+    done = sampling.execute_samples(down, QUESTIONS, engine)
+    assert set(done["extraction"]) == {"backend_error"} and set(done["reason"]) == {"ConnectionError"}
+    assert done["first_error"].tolist()[0] == ("backend_error: ConnectionError: server at 127.0.0.1:8000 refused "
+                                               "the connection")
+    legacy = sampling.execute_samples(samples.drop(columns=["reason", "first_error"]), QUESTIONS, engine)
+    assert legacy["reason"].tolist() == ["", "AssertionError", "invalid_input", "timeout"]  # samples made elsewhere

@@ -102,3 +102,17 @@ def test_usable_means_a_good_status_and_real_tests():
                          "tests": [["assert f(1) == 1"], ["assert f(2) == 2"], ["assert f(3) == 3"], ["assert False"],
                                    ["assert False"]]})
     assert is_usable(rows).tolist() == [True, True, False, False, False]
+
+
+def test_every_unusable_llm_row_says_why(tmp_path):
+    backend = CannedBackend({"return a + b": GOOD, "return a - b": "Sorry, I cannot help.",
+                             "return a * b": '{"question": "Multiply.", "tests": ["print(mul(2, 3))"]}'})
+    rows = llm_synthesize(_seeds(), backend, CompletionCache(tmp_path / "c.jsonl"), namespace="canned:test")
+    assert rows["reason"].tolist() == ["", "unparseable", "not_an_assert"]
+    assert rows["first_error"].tolist()[0] == ""
+    assert rows.iloc[1]["first_error"] == "unparseable: the answer begins 'Sorry, I cannot help.'"
+    assert rows.iloc[2]["first_error"] == "no_tests: 1 test(s) dropped {'not_an_assert': 1}"
+    flaky = llm_synthesize(_seeds(), FlakyBackend({"return a + b": GOOD}), CompletionCache(tmp_path / "f.jsonl"),
+                           namespace="canned:test", batch_size=1)
+    assert (flaky.iloc[0]["status"], flaky.iloc[0]["reason"]) == ("backend_error", "TimeoutError")
+    assert flaky.iloc[0]["first_error"] == "backend_error: TimeoutError: read timed out"
