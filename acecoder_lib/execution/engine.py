@@ -52,6 +52,10 @@ class ExecConfig:
     # Additions to the API contract:
     wall_factor: float = 3.0  # wall-clock backstop = max(wall_factor * limit, limit + wall_slack_s) (sleeping programs)
     wall_slack_s: float = 1.0
+    # A test still computing when the backstop fires (>= starved_cpu_share of the period on CPU: a loaded machine,
+    # not a sleep) gets more periods, up to wall_max_factor * limit of wall time; its CPU limit never moves.
+    starved_cpu_share: float = 0.02
+    wall_max_factor: float = 30.0
     max_processes: int = 64  # RLIMIT_NPROC for the slot uid (threads count too)
     max_file_mb: int = 16  # RLIMIT_FSIZE
     max_open_files: int = 64  # RLIMIT_NOFILE
@@ -150,13 +154,28 @@ def validate_row(index: int, program, tests) -> tuple[str | None, list[str] | No
     return program, list(tests), None
 
 
+def sandbox_paths() -> list[str]:
+    """Paths a sandboxed program must still see, read-only, wherever they live: the interpreter (prefix, base
+    prefix), every existing entry of sys.path (the venv's site-packages, a pip --target dir, an editable checkout),
+    the repo and the workbench cache. The worker re-exposes those under a 0700 ancestor and carries those under its
+    private /tmp across the tmpfs it mounts there (see isolation.mount_workdir)."""
+    from ..paths import REPO_ROOT, cache_dir
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(REPO_ROOT), str(cache_dir(create=False))]
+    candidates += [p for p in sys.path if p and os.path.isdir(p)]
+    return sorted({os.path.realpath(p) for p in candidates if os.path.exists(p)})
+
+
+# A third-party module the self-check imports inside a sandbox (the first the host interpreter can find).
+PROBE_MODULES = ("numpy", "yaml", "pandas")
+
+
 class _Worker:
     """One worker process (outer + zygote) and its frame buffer."""
 
     def __init__(self, slot: int, uid: int, network: bool, isolation: bool, cpu: int | None = None,
                  workdir_mb: int = 64):
         wcfg = {"engine_pid": os.getpid(), "uid": uid, "network": network, "isolate": isolation, "cpu": cpu,
-                "expose": sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}),
+                "expose": sandbox_paths(),
                 "fallback_tmp": "/dev/shm" if os.path.isdir("/dev/shm") else None, "workdir_mb": workdir_mb}
         # Nothing of ours reaches the sandbox. PYTHONHASHSEED is fixed so that every worker (and every run) orders
         # sets and dicts of str the same way: a verdict must not depend on which worker ran the program. That is
@@ -166,7 +185,7 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-s", "-B", WORKER, json.dumps(wcfg)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=None if debug else subprocess.DEVNULL,
                                      env=env, start_new_session=True, close_fds=True, bufsize=0)
-        self.slot, self.uid = slot, uid
+        self.slot, self.uid, self.expose = slot, uid, wcfg["expose"]
         self.fd = self.proc.stdout.fileno()
         self.buf = bytearray()
         self.job = None  # (index, deadline)
@@ -265,7 +284,7 @@ class ExecutionEngine:
 
     def __init__(self, workers: int | None = None, config: ExecConfig | None = None, backend: str = "local", *,
                  isolation: bool | str = True, pin_cpus: bool = False, ray_address: str | None = None,
-                 ray_batch_size: int = 64):
+                 ray_batch_size: int = 64, self_check: bool = True):
         if backend not in ("local", "ray"):
             raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
         if isolation not in (True, False, "userns"):
@@ -296,7 +315,31 @@ class ExecutionEngine:
             self._ray = RayBackend(self.config, address=ray_address, batch_size=ray_batch_size, isolation=isolation)
         else:
             self._start_workers()
+            if self_check:
+                self.self_check()
         _LIVE.add(self)
+
+    def self_check(self) -> dict:
+        """Run one program in a sandbox that imports a third-party package and lists the paths it must see.
+
+        Raises RuntimeError naming what is hidden (e.g. a venv under /tmp that the private tmpfs covered), so a
+        broken layout fails at engine start instead of turning every test of a program using numpy into `error`."""
+        import importlib.util
+        probe = next((m for m in PROBE_MODULES if importlib.util.find_spec(m) is not None), None)
+        paths = self._workers[0].expose if self._workers else []
+        prog = "import os\n" + (f"import {probe}\n" if probe else "")
+        test = f"hidden = [p for p in {paths!r} if not os.path.exists(p)]\nassert not hidden, hidden"
+        [r] = self.run_local([prog], [[test]], dataclasses.replace(self.config, mode="tests", test_timeout_s=5.0,
+                                                                   setup_timeout_s=10.0))
+        if r.status != "ok" or r.verdicts != ["pass"]:
+            iso = self._workers[0].isolation if self._workers else {}
+            what = r.detail or (r.errors[0] if r.errors else "") or r.status
+            self.close()
+            raise RuntimeError(
+                f"execution sandbox self-check failed: {what}. The sandbox must see {paths}; "
+                f"carried under its private /tmp: {iso.get('carried')}, notes: {iso.get('notes')}. "
+                "See docs/execution.md (paths the sandbox sees).")
+        return {"probe": probe, "paths": paths}
 
     # -- lifecycle
     def _start_workers(self) -> None:
@@ -417,7 +460,9 @@ class ExecutionEngine:
 
     def _job_budget(self, cfg: dict, n_tests: int) -> float:
         """Seconds after which the engine gives up on a worker (its own backstops should fire long before)."""
-        one = lambda lim: max(lim * cfg["wall_factor"], lim + cfg["wall_slack_s"]) + 1.0  # noqa: E731
+        def one(lim):
+            return max(lim * cfg["wall_factor"], lim + cfg["wall_slack_s"], lim * cfg["wall_max_factor"]) + 1.0
+
         return 30.0 + one(cfg["setup_timeout_s"]) * (n_tests + 1) + one(cfg["test_timeout_s"]) * n_tests
 
     def _dispatch(self, jobs: deque, wcfg: dict, results: list, progress: bool) -> None:

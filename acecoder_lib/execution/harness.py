@@ -55,6 +55,18 @@ def limits(cfg: dict, which: str) -> tuple[float, float]:
     return cpu, max(cpu * cfg["wall_factor"], cpu + cfg["wall_slack_s"])
 
 
+def max_wall(cfg: dict, which: str) -> float:
+    """The furthest the wall-clock backstop moves for a starved (computing but rarely scheduled) setup or test."""
+    cpu, wall = limits(cfg, which)
+    return max(wall, cpu * cfg["wall_max_factor"])
+
+
+def starved(cpu_used: float, interval: float, cfg: dict) -> bool:
+    """True when a process that used `cpu_used` CPU seconds over `interval` wall seconds was computing, only slowly
+    (a loaded machine), rather than sleeping or blocked: then its wall-clock backstop is extended (docs/execution.md)."""
+    return interval > 0 and cpu_used >= cfg["starved_cpu_share"] * interval
+
+
 class TestTimeout(BaseException):
     """Raised inside the program when its time is up; BaseException so `except Exception` cannot swallow it."""
 
@@ -147,6 +159,7 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     # Private references taken BEFORE user code runs: the program may monkeypatch builtins, os, time, signal, json.
     _write, _getpid, _exit, _perf = os.write, os.getpid, os._exit, time.perf_counter
     _setitimer, _signal, _dumps, _pack = signal.setitimer, signal.signal, _C_DUMPS, _HDR.pack
+    _cputime, _mono, _starved = time.process_time, time.monotonic, starved
     _compile, _exec, _eval, _repr = compile, exec, eval, repr
     values_mode = cfg.get("mode") == "values"
     max_value = cfg.get("max_value_chars", 4000)
@@ -156,7 +169,8 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     PROF, REAL = signal.ITIMER_PROF, signal.ITIMER_REAL
     mypid = _getpid()
     errlen = cfg["max_error_chars"]
-    state = {"armed": False, "fired": 0, "k": -1, "t0": 0.0}
+    # w0/c0: wall and CPU clocks when the current alarm period began; end: the furthest the wall backstop may go.
+    state = {"armed": False, "fired": 0, "k": -1, "t0": 0.0, "w0": 0.0, "c0": 0.0, "end": 0.0, "wall": 0.0}
 
     def send(**msg):
         if _getpid() != mypid:  # a fork made by the program must not speak for it
@@ -178,6 +192,14 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     def on_timer(signum, frame):
         if not state["armed"]:
             return
+        if signum != _SIGPROF and state["fired"] == 0:
+            # Wall alarm before the CPU limit: a starved test (still computing, rarely scheduled on a loaded machine)
+            # gets another period, up to max_wall; a sleeping or blocked one is timed out as before.
+            now, cpu = _mono(), _cputime()
+            if _starved(cpu - state["c0"], now - state["w0"], cfg) and now + state["wall"] <= state["end"]:
+                state["w0"], state["c0"] = now, cpu
+                _setitimer(REAL, state["wall"])
+                return
         state["fired"] += 1
         if state["fired"] == 1:
             _setitimer(PROF, 0.05)  # come back soon in case the program swallows the exception
@@ -195,10 +217,13 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     _signal(signal.SIGPROF, on_timer)
     _signal(signal.SIGALRM, on_timer)
     walls = {w: limits(cfg, w) for w in ("setup", "test")}
+    ends = {w: max_wall(cfg, w) for w in ("setup", "test")}
 
     def arm(which):
         cpu, wall = walls[which]
         state["fired"], state["armed"] = 0, True
+        state["w0"], state["c0"], state["wall"] = _mono(), _cputime(), wall
+        state["end"] = state["w0"] + ends[which]
         _setitimer(REAL, wall)
         _setitimer(PROF, cpu)
 

@@ -107,28 +107,59 @@ def _mountinfo() -> list[tuple[str, int]]:
     return out
 
 
-def _expose(path: str, stage: str) -> str | None:
-    """Make `path` reachable for any uid when an ancestor is not world-searchable (e.g. Python under 0700 /root).
+WORKDIR = "/tmp"
+# Trees the worker covers with tmpfs mounts of its own (its private /tmp, and /dev/shm: the staging area of
+# setup_mounts, later a second view of /tmp). Anything the sandbox needs that lives below one of them (a venv or a
+# checkout under /tmp, a pip --target dir, a model cache) must be carried across explicitly: see mount_workdir.
+COVERED = (WORKDIR, "/dev/shm")
 
-    Binds `path` aside, mounts a 0755 tmpfs over the blocking ancestor, recreates the way down and binds `path` back.
-    Returns the ancestor that was covered (its other contents become invisible in this namespace), or None."""
-    path = os.path.realpath(path)
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def shadowed(paths, roots=COVERED) -> list[str]:
+    """The real paths among `paths` that a tmpfs over one of `roots` would hide (outermost only, sorted)."""
+    real = sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)})
+    hidden = [p for p in real if any(_under(p, r) for r in roots) and p not in roots]
+    return [p for p in hidden if not any(q != p and _under(p, q) for q in hidden)]
+
+
+def _blocker(path: str) -> str | None:
+    """The outermost ancestor of `path` that other uids cannot search (e.g. a 0700 /root), or None."""
     parts = path.strip("/").split("/")
-    blocker = None
     for i in range(1, len(parts)):
         anc = "/" + "/".join(parts[:i])
         if not os.stat(anc).st_mode & 0o001:
-            blocker = anc
-            break
-    if blocker is None:
-        return None
-    aside = os.path.join(stage, str(abs(hash(path))))
-    os.makedirs(aside, exist_ok=True)
-    mount(path, aside, None, MS_BIND | MS_REC)
-    mount("tmpfs", blocker, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-    os.makedirs(path, mode=0o755, exist_ok=True)
-    mount(aside, path, None, MS_MOVE)
-    return blocker
+            return anc
+    return None
+
+
+def _expose(paths, stage: str) -> tuple[list[str], list[str]]:
+    """Make `paths` reachable for any uid when an ancestor is not world-searchable (e.g. Python under 0700 /root).
+
+    Binds every such path aside first, then mounts a 0755 tmpfs over each blocking ancestor, recreates the way down
+    and binds the paths back (all aside before any cover: two paths under one blocker both survive). Returns
+    (["path (covered ancestor)", ...], notes); a covered ancestor's other contents become invisible here."""
+    done, notes, todo = [], [], []
+    for p in sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)}):
+        try:
+            b = _blocker(p)
+        except OSError as e:
+            notes.append(f"expose {p}: {e}")
+            continue
+        if b is not None and not any(_under(p, q) for q, _, _ in todo):  # inner paths ride along with outer ones
+            todo.append((p, b, os.path.join(stage, f"expose{len(todo)}")))
+    for p, b, aside in todo:
+        os.makedirs(aside, exist_ok=True)
+        mount(p, aside, None, MS_BIND | MS_REC)
+    for b in sorted({b for _, b, _ in todo}):
+        mount("tmpfs", b, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+    for p, b, aside in todo:
+        os.makedirs(p, mode=0o755, exist_ok=True)
+        mount(aside, p, None, MS_MOVE)
+        done.append(f"{p} (covered {b})")
+    return done, notes
 
 
 def setup_mounts(expose: list[str]) -> dict:
@@ -137,14 +168,14 @@ def setup_mounts(expose: list[str]) -> dict:
     info = {"readonly": False, "proc": False, "exposed": [], "notes": []}
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount from here on propagates to the host
     stage = "/dev/shm"
+    for p in shadowed(expose, (stage,)):  # the staging tmpfs below covers /dev/shm for good
+        info["notes"].append(f"{p} is under /dev/shm, which the sandbox covers: move it elsewhere")
     mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=1m")
-    for p in expose:
-        try:
-            b = _expose(p, stage)
-            if b:
-                info["exposed"].append(f"{p} (covered {b})")
-        except OSError as e:
-            info["notes"].append(f"expose {p}: {e}")
+    try:
+        info["exposed"], notes = _expose(expose, stage)
+        info["notes"] += notes
+    except OSError as e:
+        info["notes"].append(f"expose: {e}")
     ok = True
     for mp, flags in _mountinfo():
         if mp.startswith(_SKIP_PREFIXES):
@@ -164,24 +195,45 @@ def setup_mounts(expose: list[str]) -> dict:
     return info
 
 
-WORKDIR = "/tmp"
+def mount_workdir(uid: int, gid: int, size_mb: int, inodes: int = 10_000, keep=()) -> tuple[str, list[str]]:
+    """Once per worker: a tmpfs on /tmp, also seen at /dev/shm; returns (/tmp, the kept paths re-mounted in it).
 
-
-def mount_workdir(uid: int, gid: int, size_mb: int, inodes: int = 10_000) -> str:
-    """Once per worker: a tmpfs on /tmp owned by the sandbox uid, also seen at /dev/shm; returns /tmp.
-
+    `keep` are paths the sandbox must still see (the interpreter's prefix and site-packages, the repo, the model
+    cache). Those below /tmp are bound aside before the tmpfs goes on and bound back, read-only, at the same path
+    inside it. Then /tmp is root's with the sticky bit (mode 1777), so the sandbox uid can create files but cannot
+    rename or delete the directories leading to a kept path; without keep paths it is the sandbox uid's, 0700.
     (A fresh tmpfs per program measured slower: umount costs ~1 ms; emptying the directory is ~10 us.)"""
-    opts = f"mode=0700,uid={uid},gid={gid},size={size_mb}m,nr_inodes={inodes}"
+    carried = [p for p in shadowed(keep, (WORKDIR,))]
+    stage = "/dev/shm"  # setup_mounts' private 0700 tmpfs (root's), hidden again below by the bind of /tmp
+    aside = []
+    for i, p in enumerate(carried):
+        a = os.path.join(stage, f"keep{i}")
+        os.makedirs(a, exist_ok=True) if os.path.isdir(p) else open(a, "a").close()
+        mount(p, a, None, MS_BIND | MS_REC)
+        aside.append(a)
+    if carried:
+        opts = f"mode=1777,uid=0,gid=0,size={size_mb}m,nr_inodes={inodes}"
+    else:
+        opts = f"mode=0700,uid={uid},gid={gid},size={size_mb}m,nr_inodes={inodes}"
     mount("tmpfs", WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV, opts)
-    mount(WORKDIR, "/dev/shm", None, MS_BIND)
-    return WORKDIR
+    for p, a in zip(carried, aside):
+        if os.path.isdir(a):
+            os.makedirs(p, mode=0o755, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(p), mode=0o755, exist_ok=True)
+            open(p, "a").close()
+        mount(a, p, None, MS_MOVE)
+        mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    mount(WORKDIR, "/dev/shm", None, MS_BIND | MS_REC)
+    return WORKDIR, carried
 
 
-def empty_dir(path: str) -> None:
-    """Remove everything inside `path` (not path itself); we are root, the tree belongs to the sandbox uid."""
+def empty_dir(path: str, keep=()) -> None:
+    """Remove everything inside `path` (not path itself) except the top-level entries named in `keep` (the way to a
+    kept mount); we are root, the tree belongs to the sandbox uid."""
     import shutil
     with os.scandir(path) as it:
-        entries = list(it)
+        entries = [e for e in it if e.name not in keep]
     for ent in entries:
         try:
             if ent.is_dir(follow_symlinks=False):

@@ -23,12 +23,12 @@ import time
 try:
     from . import isolation as iso
     from .harness import (_HDR, EXIT_CHANNEL, EXIT_RESTART, MAX_CACHED_TEST_CHARS, MAX_CACHED_TESTS, child_main,
-                          compile_test, limits, read_frame, write_frame)
+                          compile_test, limits, max_wall, read_frame, starved, write_frame)
 except ImportError:  # run as a script: no package context; both modules are stdlib-only
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import isolation as iso  # noqa: E402
     from harness import (_HDR, EXIT_CHANNEL, EXIT_RESTART, MAX_CACHED_TEST_CHARS, MAX_CACHED_TESTS,  # noqa: E402
-                         child_main, compile_test, limits, read_frame, write_frame)
+                         child_main, compile_test, limits, max_wall, read_frame, starved, write_frame)
 
 # Pre-imported so that sandboxed programs do not pay for them (a fork shares them copy-on-write). These are the
 # modules AceCode/HumanEval-style programs import; nothing heavy (no numpy, no torch).
@@ -37,6 +37,19 @@ PREWARM = ("collections", "math", "re", "heapq", "itertools", "functools", "bise
            "unittest", "textwrap", "hashlib", "threading", "subprocess", "socket", "ctypes", "queue", "abc")
 MAX_RESULT_BYTES = 16 << 20  # results kept per child (a real test report is < 1 KiB)
 HARD_GRACE_S = 0.5  # zygote SIGKILLs this long after the in-process wall-clock alarm should have fired
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat; None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime: fields 14 and 15 of proc(5)
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 class Zygote:
@@ -48,6 +61,8 @@ class Zygote:
         self.child_pid = None
         self._pending_cleanup = None  # (pid, workdir) of the last child, cleaned after its result is sent
         self._code_cache: dict = {}
+        # Top-level entries of the private /tmp that lead to a kept mount (a venv under /tmp): never emptied.
+        self._keep_names = {p[len(iso.WORKDIR) + 1:].split("/")[0] for p in info.get("carried", [])}
         self.prof = dict.fromkeys(("spawn", "wait", "wait4", "child_cpu", "reap", "unmount", "idle", "job"), 0.0)
 
     # -- per child
@@ -120,6 +135,9 @@ class Zygote:
         _, wall = limits(cfg, "setup")
         _, twall = limits(cfg, "test")
         deadline = time.monotonic() + wall + HARD_GRACE_S
+        # For the starved-test rule (harness.starved): wall and CPU clocks of the child at the last progress/check.
+        mark_t = last_progress = time.monotonic()
+        mark_cpu = progress_cpu = _proc_cpu(pid)
         killed = exited = False
         fds = [pidfd, r_out]  # results are read when the child ends or at the deadline (fewer wake-ups)
 
@@ -170,8 +188,23 @@ class Zygote:
             timeout = deadline - time.monotonic()
             if timeout <= 0:
                 drain(r_res)
+                now = time.monotonic()
                 if parse():  # still moving: the next test started at most now
-                    deadline = time.monotonic() + twall + HARD_GRACE_S
+                    deadline = now + twall + HARD_GRACE_S
+                    mark_t, last_progress = now, now
+                    mark_cpu = progress_cpu = _proc_cpu(pid)
+                    continue
+                # Computing but starved of CPU (a loaded machine): the in-process alarm extends itself up to
+                # max_wall, so does this backstop; a sleeping or blocked child is killed as before.
+                # (One that has used its whole CPU limit ignored the CPU alarm: no extension for it.)
+                which = "setup" if setup is None else "test"
+                cpu = _proc_cpu(pid)
+                cpu_limit, _ = limits(cfg, which)
+                if (not killed and cpu is not None and mark_cpu is not None
+                        and starved(cpu - mark_cpu, now - mark_t, cfg) and cpu - progress_cpu < cpu_limit
+                        and now - last_progress < max_wall(cfg, which) + HARD_GRACE_S):
+                    deadline = now + (wall if which == "setup" else twall)
+                    mark_t, mark_cpu = now, cpu
                     continue
                 if not killed:  # the in-process alarms did not end it: hard kill
                     os.kill(pid, signal.SIGKILL)
@@ -247,7 +280,7 @@ class Zygote:
                 break
         t1 = time.perf_counter()
         if self.info.get("workdir"):
-            iso.empty_dir(workdir)
+            iso.empty_dir(workdir, self._keep_names)
         else:
             import shutil
             shutil.rmtree(workdir, ignore_errors=True)
@@ -432,7 +465,7 @@ def main() -> None:
     if info["mountns"]:
         try:
             uid = wcfg["uid"] if info["uid_drop"] else 0
-            info["workdir"] = iso.mount_workdir(uid, uid, wcfg["workdir_mb"])
+            info["workdir"], info["carried"] = iso.mount_workdir(uid, uid, wcfg["workdir_mb"], keep=wcfg["expose"])
         except OSError as e:
             info["notes"].append(f"workdir tmpfs: {e}")
     for m in PREWARM:
