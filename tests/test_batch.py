@@ -104,3 +104,45 @@ def test_cli_reports_errors_with_exit_code_1(runs, capsys):
     code = batch.main(["run", "--run-name", "t", "--profile", "nosuch", "--notebooks-dir", str(FIXTURES)])
     assert code == 1
     assert "unknown profile 'nosuch'" in capsys.readouterr().err
+
+
+def test_forced_subset_keeps_the_other_notebooks_state(runs):
+    _run()
+    forced = _run(only=["02"], force=True)
+    assert [(r.stem, r.status) for r in forced] == [("02_third", "ran")]
+    assert set(batch.load_state(runs / "t")) == {"00_first", "01_second", "02_third"}  # merged, not replaced
+    assert [r.status for r in _run()] == ["skipped"] * 3  # a subset's fingerprints are the full chain's
+
+
+def test_library_closure_follows_imports_transitively(tmp_path):
+    pkg = tmp_path / "fakelib"
+    (pkg / "core").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "core" / "__init__.py").write_text("from . import io\n")
+    (pkg / "core" / "io.py").write_text("import json\nfrom .paths import ROOT\n")
+    (pkg / "core" / "paths.py").write_text("ROOT = 1\n")
+    (pkg / "phase.py").write_text("def f():\n    from .core import io  # a lazy import counts too\n")
+    (pkg / "unused.py").write_text("x = 1\n")
+    nb = tmp_path / "00_x.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["%matplotlib inline\n",
+                                                                         "from fakelib import phase\n"]}]}))
+    files = batch.library_files(nb, package="fakelib", root=pkg)
+    assert sorted(files) == ["fakelib/__init__.py", "fakelib/core/__init__.py", "fakelib/core/io.py",
+                             "fakelib/core/paths.py", "fakelib/phase.py"]
+    (pkg / "core" / "paths.py").write_text("ROOT = 2\n")
+    assert batch.library_files(nb, package="fakelib", root=pkg)["fakelib/core/paths.py"] != files["fakelib/core/paths.py"]
+
+
+def test_library_change_reruns_and_status_says_why(runs, monkeypatch):
+    _run()
+    real = batch.library_files
+    assert "acecoder_lib/io.py" in real(FIXTURES / "01_second.ipynb")  # the fixture imports acecoder_lib.io
+    changed = lambda nb, **kw: {**real(nb, **kw), "acecoder_lib/io.py": "0" * 16} if nb.stem == "01_second" else real(nb, **kw)  # noqa: E731
+    monkeypatch.setattr(batch, "library_files", changed)
+    lines = {ln.split()[0]: ln for ln in batch.status("t", "smoke", notebooks_dir=FIXTURES).splitlines()[1:]}
+    assert "would rerun" not in lines["00_first"]
+    assert lines["01_second"].endswith("would rerun: library code changed: acecoder_lib/io.py")
+    assert lines["02_third"].endswith("would rerun: an earlier notebook changed or reran")
+    assert [r.status for r in _run(ignore_library=True)] == ["ran"] * 3  # ignoring the library changes the fingerprint
+    assert [r.status for r in _run(ignore_library=True)] == ["skipped"] * 3
+    assert [r.status for r in _run()] == ["ran"] * 3
