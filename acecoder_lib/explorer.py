@@ -13,7 +13,7 @@ import html
 
 import pandas as pd
 
-from .schemas import PASS_RATE, QUESTION_ID
+from .core.schemas import PASS_RATE, QUESTION_ID
 
 MARK = {"pass": "✓", "fail": "✗", "error": "E", "timeout": "T", "memory": "M", "syntax_error": "S", "crash": "C"}
 

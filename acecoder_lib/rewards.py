@@ -28,8 +28,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .extract import build_program, extract_code, infer_entry_point
-from .schemas import ENTRY_POINT, TESTS
+from .code.extract import build_program, extract_code, infer_entry_point
+from .core.schemas import ENTRY_POINT, TESTS
 
 MODES = ("all_pass", "pass_rate")
 

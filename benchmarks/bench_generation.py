@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_generation.py --backends transformers --batch-size 32 --json runs/bench.json
 
 Backends: ``transformers`` (in-process, left-padded batches), ``vllm`` (vllm.LLM in-process; skipped with the
-reason when vllm cannot be imported), ``openai`` (the HTTP client against ``python -m acecoder_lib.serve`` started
+reason when vllm cannot be imported), ``openai`` (the HTTP client against ``python -m acecoder_lib.llm.serve`` started
 here on a free loopback port, i.e. the transformers backend behind HTTP, one request at a time server-side).
 Each backend runs one untimed warm-up call, then the timed call. tokens/s counts generated tokens only.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from acecoder_lib import paths  # noqa: E402
-from acecoder_lib.generation import make_backend  # noqa: E402
-from acecoder_lib.prompts import solve_messages  # noqa: E402
+from acecoder_lib.llm.generation import make_backend  # noqa: E402
+from acecoder_lib.llm.prompts import solve_messages  # noqa: E402
 
 TASKS = [  # short, function-style problems: what the embedded model can attempt (OFFLINE_ASSETS)
     "Write a function is_prime(n) that returns True if n is a prime number.",
@@ -44,8 +44,8 @@ TASKS = [  # short, function-style problems: what the embedded model can attempt
 
 
 def start_server(model: str) -> tuple[subprocess.Popen, str]:
-    """Start acecoder_lib.serve on a free loopback port; return the process and its base_url."""
-    proc = subprocess.Popen([sys.executable, "-m", "acecoder_lib.serve", "--model", model, "--port", "0"],
+    """Start acecoder_lib.llm.serve on a free loopback port; return the process and its base_url."""
+    proc = subprocess.Popen([sys.executable, "-m", "acecoder_lib.llm.serve", "--model", model, "--port", "0"],
                             cwd=paths.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
         if line.startswith("ACECODER_SERVE_PORT="):

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 profile=${1:-default}
 run_name=${2:-$profile}
-exec .venv/bin/python -m acecoder_lib.batch run --profile "$profile" --run-name "$run_name"
+exec .venv/bin/python -m acecoder_lib.core.batch run --profile "$profile" --run-name "$run_name"

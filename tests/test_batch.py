@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from acecoder_lib import batch, profiles
+from acecoder_lib.core import batch, profiles
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 
@@ -76,7 +76,7 @@ def test_bad_run_name_is_refused(runs):
 
 
 def test_killed_run_resumes_at_the_unfinished_notebook(runs):
-    cmd = [sys.executable, "-m", "acecoder_lib.batch", "run", "--run-name", "k", "--notebooks-dir", str(FIXTURES),
+    cmd = [sys.executable, "-m", "acecoder_lib.core.batch", "run", "--run-name", "k", "--notebooks-dir", str(FIXTURES),
            "-p", "SLEEP_S=120"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state_path = runs / "k" / "batch_state.json"
@@ -136,12 +136,12 @@ def test_library_closure_follows_imports_transitively(tmp_path):
 def test_library_change_reruns_and_status_says_why(runs, monkeypatch):
     _run()
     real = batch.library_files
-    assert "acecoder_lib/io.py" in real(FIXTURES / "01_second.ipynb")  # the fixture imports acecoder_lib.io
-    changed = lambda nb, **kw: {**real(nb, **kw), "acecoder_lib/io.py": "0" * 16} if nb.stem == "01_second" else real(nb, **kw)  # noqa: E731
+    assert "acecoder_lib/core/io.py" in real(FIXTURES / "01_second.ipynb")  # the fixture imports acecoder_lib.core.io
+    changed = lambda nb, **kw: {**real(nb, **kw), "acecoder_lib/core/io.py": "0" * 16} if nb.stem == "01_second" else real(nb, **kw)  # noqa: E731
     monkeypatch.setattr(batch, "library_files", changed)
     lines = {ln.split()[0]: ln for ln in batch.status("t", "smoke", notebooks_dir=FIXTURES).splitlines()[1:]}
     assert "would rerun" not in lines["00_first"]
-    assert lines["01_second"].endswith("would rerun: library code changed: acecoder_lib/io.py")
+    assert lines["01_second"].endswith("would rerun: library code changed: acecoder_lib/core/io.py")
     assert lines["02_third"].endswith("would rerun: an earlier notebook changed or reran")
     assert [r.status for r in _run(ignore_library=True)] == ["ran"] * 3  # ignoring the library changes the fingerprint
     assert [r.status for r in _run(ignore_library=True)] == ["skipped"] * 3

@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acecoder_lib import bestofn, prompts, testgen
-from acecoder_lib.cache import CompletionCache
+from acecoder_lib.phases import p07_best_of_n as bestofn
+from acecoder_lib.llm import prompts
+from acecoder_lib.code import testgen
+from acecoder_lib.core.cache import CompletionCache
 
 
 def _table(correct, scores, gen, greedy=None, qid="q", bench="b"):
@@ -75,7 +77,7 @@ def test_generated_unittest_snippets_run_in_the_engine():
 
 
 def test_problems_from_humaneval_and_heldout():
-    from acecoder_lib import data
+    from acecoder_lib.core import datasets as data
 
     he = bestofn.humaneval_problems(data.load_eval_set("humaneval"), limit=3)
     assert len(he) == 3 and all(len(t) >= 1 for t in he["tests"]) and set(he["prompt_style"]) == {"eval"}

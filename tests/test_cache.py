@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from acecoder_lib.cache import CompletionCache, cached_generate, prompt_key
+from acecoder_lib.core.cache import CompletionCache, cached_generate, prompt_key
 
 
 class CountingBackend:

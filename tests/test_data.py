@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acecoder_lib import data
+from acecoder_lib.core import datasets as data
 
 FIX = Path(__file__).parent / "fixtures" / "data"
 EVOL, OSS, STACK = "ise-uiuc/Magicoder-Evol-Instruct-110K", "ise-uiuc/Magicoder-OSS-Instruct-75K", \

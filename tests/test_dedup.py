@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acecoder_lib import dedup
+from acecoder_lib.code import dedup
 
 ADD = "def add(a, b):\n    # sum two numbers\n    return a + b\n"
 ADD_REFORMATTED = "def add(a, b):\n\n    return a + b   # different comment\n"

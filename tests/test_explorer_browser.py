@@ -29,7 +29,8 @@ QUESTIONS = [("q-add", "Return the sum of the integers a and b.", "add", ["asser
 
 
 def _write_questions(runs_dir):
-    from acecoder_lib import filtering, io
+    from acecoder_lib.phases import p03_filter_tests as filtering
+    from acecoder_lib.core import io
 
     rows = [{"question_id": qid, "seed_id": qid, "source": "starter", "method": "grounded", "question": text,
              "tests": tests, "entry_point": entry, "oracle": "reference", "n_tests_synthesized": len(tests),
@@ -54,7 +55,7 @@ def _free_port() -> int:
 
 @pytest.fixture()
 def lab(tmp_path):
-    from acecoder_lib import paths
+    from acecoder_lib.core import paths
 
     root = tmp_path / "lab"
     root.mkdir()

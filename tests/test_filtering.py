@@ -4,10 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acecoder_lib import filtering
-from acecoder_lib.cache import CompletionCache
+from acecoder_lib.phases import p03_filter_tests as filtering
+from acecoder_lib.core.cache import CompletionCache
 from acecoder_lib.execution import ExecConfig, ExecutionEngine
-from acecoder_lib.synthesis import QUESTIONS
+from acecoder_lib.phases.p02_synthesize_tests import QUESTIONS
 
 ADD_TESTS = [f"assert add({a}, {b}) == {a + b}" for a, b in [(1, 2), (0, 0), (5, 5), (2, 3), (9, 1), (4, 4)]]
 WRONG_TESTS = ["assert add(1, 1) == 3", "assert add(2, 2) == 5"]  # hallucinated expected values

@@ -8,7 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
-from acecoder_lib import filtering, funnel, io, pairs, paths, sampling, seeds, synthesis
+from acecoder_lib.phases import p03_filter_tests as filtering, p05_build_pairs as pairs, p04_sample_programs as sampling, p01_seed_data as seeds, p02_synthesize_tests as synthesis
+from acecoder_lib.core import funnel, io, paths
 
 FILL = {"str": "", "json": "{}", "int": 0, "float": 0.0, "bool": False, "list[str]": [], "list[int]": [],
         "list[float]": []}

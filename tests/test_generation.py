@@ -1,4 +1,4 @@
-"""Tests for acecoder_lib.generation and acecoder_lib.serve: every backend answers, is seeded, and fails clearly."""
+"""Tests for acecoder_lib.llm.generation and acecoder_lib.llm.serve: every backend answers, is seeded, and fails clearly."""
 from __future__ import annotations
 
 import http.server
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from acecoder_lib.generation import BackendError, OpenAIBackend, make_backend
-from acecoder_lib.prompts import SOLVE_PREFILL, solve_messages
+from acecoder_lib.llm.generation import BackendError, OpenAIBackend, make_backend
+from acecoder_lib.llm.prompts import SOLVE_PREFILL, solve_messages
 
 ADD = [{"role": "user", "content": "Write a Python function add(a, b) that returns the sum of a and b."}]
 

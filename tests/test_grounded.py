@@ -5,7 +5,7 @@ import ast
 
 import pytest
 
-from acecoder_lib import grounded
+from acecoder_lib.phases import p02_grounded as grounded
 
 SPEC = """Input:
   `k_values` (list of integers): A list of integers representing the values of `k` to be tested.
@@ -86,7 +86,8 @@ import json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from acecoder_lib import data, reasons  # noqa: E402
+from acecoder_lib.core import datasets as data
+from acecoder_lib import reasons  # noqa: E402
 from acecoder_lib.execution import ExecConfig, ExecutionEngine  # noqa: E402
 
 FIX = __import__("pathlib").Path(__file__).parent / "fixtures" / "data"

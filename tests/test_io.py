@@ -6,8 +6,8 @@ import json
 import pandas as pd
 import pytest
 
-from acecoder_lib import io
-from acecoder_lib.schemas import Column, Schema
+from acecoder_lib.core import io
+from acecoder_lib.core.schemas import Column, Schema
 
 TABLE = Schema("99_table", 1, (Column("question_id", "str"), Column("tests", "list[str]"), Column("score", "float"),
                                Column("note", "str", nullable=True)))

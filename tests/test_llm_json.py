@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from acecoder_lib.llm_json import FALLBACK_TESTS, check_assert, parse_synthesis
+from acecoder_lib.code.llm_json import FALLBACK_TESTS, check_assert, parse_synthesis
 
 GOOD = '{"question": "Add two numbers.", "tests": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]}'
 

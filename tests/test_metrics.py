@@ -7,7 +7,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from acecoder_lib.metrics import bootstrap_ci, pass_at_k, pass_at_k_array
+from acecoder_lib.core.metrics import bootstrap_ci, pass_at_k, pass_at_k_array
 
 
 def brute_force(n: int, c: int, k: int) -> float:

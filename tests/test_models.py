@@ -1,4 +1,4 @@
-"""Tests for acecoder_lib.models: the tiny and embedded models build, are cached, reload identically; bad names fail clearly."""
+"""Tests for acecoder_lib.llm.models: the tiny and embedded models build, are cached, reload identically; bad names fail clearly."""
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from acecoder_lib import models, paths
+from acecoder_lib.llm import models
+from acecoder_lib.core import paths
 
 
 def _sha(path) -> str:

@@ -7,7 +7,7 @@ import tomllib
 
 import yaml
 
-from acecoder_lib import paths
+from acecoder_lib.core import paths
 
 ROOT = paths.REPO_ROOT
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acecoder_lib import pairs
+from acecoder_lib.phases import p05_build_pairs as pairs
 
 
 def _programs(rows):

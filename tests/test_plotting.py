@@ -6,7 +6,7 @@ import shutil
 import plotly.graph_objects as go
 import pytest
 
-from acecoder_lib import plotting
+from acecoder_lib.core import plotting
 
 
 @pytest.fixture

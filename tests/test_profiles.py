@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from acecoder_lib import profiles
+from acecoder_lib.core import profiles
 
 
 @pytest.mark.parametrize("name", profiles.PROFILES)

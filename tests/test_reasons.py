@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acecoder_lib import reasons
+from acecoder_lib.core import reasons
 from acecoder_lib.execution import ExecConfig, ExecutionEngine
 
 

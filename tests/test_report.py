@@ -5,7 +5,8 @@ import json
 
 import pandas as pd
 
-from acecoder_lib import bestofn, io, report
+from acecoder_lib.phases import p07_best_of_n as bestofn, p10_report as report
+from acecoder_lib.core import io
 
 
 def test_a_partial_run_reports_what_it_has_and_names_what_is_missing(monkeypatch, tmp_path):

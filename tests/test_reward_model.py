@@ -7,8 +7,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from acecoder_lib import reward_model as rmod
-from acecoder_lib.schemas import CHOSEN, QUESTION_ID, REJECTED
+from acecoder_lib.phases import p06_train_reward_model as rmod
+from acecoder_lib.core.schemas import CHOSEN, QUESTION_ID, REJECTED
 
 
 def _pairs(n: int, split: str = "train") -> pd.DataFrame:
@@ -101,7 +101,7 @@ def _value_head_checkpoint(folder):
     from safetensors.torch import load_file, save_file
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-    from acecoder_lib import models
+    from acecoder_lib.llm import models
 
     tok = AutoTokenizer.from_pretrained(models.resolve_model(models.TINY))
     config = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -162,7 +162,7 @@ def test_train_or_load_reuses_the_same_fingerprint_and_retrains_on_change(tiny_m
 
 
 def test_reference_pairs_take_the_reference_over_failing_samples():
-    from acecoder_lib import pairs as pairs_mod
+    from acecoder_lib.phases import p05_build_pairs as pairs_mod
 
     programs = pd.DataFrame({QUESTION_ID: ["a"] * 4 + ["b"] * 2, "sample": [0, 1, 2, 3, 0, 1],
                              "program": ["p0", "p1", "p2", "ref_a", "q0", "q1"],

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from acecoder_lib.extract import TYPING_PRELUDE
+from acecoder_lib.code.extract import TYPING_PRELUDE
 from acecoder_lib.rewards import as_tests, completion_text, make_rule_reward
 
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(-1, 2) == 1", "assert add(0, 0) == 0"]

@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from acecoder_lib import rl
+from acecoder_lib.phases import p08_reinforcement_learning as rl
 
 
 def _questions():

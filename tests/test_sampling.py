@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acecoder_lib import sampling
-from acecoder_lib.cache import CompletionCache
+from acecoder_lib.phases import p04_sample_programs as sampling
+from acecoder_lib.core.cache import CompletionCache
 from acecoder_lib.execution import ExecConfig, ExecutionEngine
 
 TESTS = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]

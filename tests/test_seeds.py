@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acecoder_lib import data, io, seeds
+from acecoder_lib.core import datasets as data, io
+from acecoder_lib.phases import p01_seed_data as seeds
 
 FIX = Path(__file__).parent / "fixtures" / "data"
 EVOL, OSS, STACK = "ise-uiuc/Magicoder-Evol-Instruct-110K", "ise-uiuc/Magicoder-OSS-Instruct-75K", \

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acecoder_lib import test_scaling as ts
+from acecoder_lib.phases import p09_test_scaling as ts
 
 
 def _programs():

@@ -159,7 +159,7 @@ def sandbox_paths() -> list[str]:
     prefix), every existing entry of sys.path (the venv's site-packages, a pip --target dir, an editable checkout),
     the repo and the workbench cache. The worker re-exposes those under a 0700 ancestor and carries those under its
     private /tmp across the tmpfs it mounts there (see isolation.mount_workdir)."""
-    from ..paths import REPO_ROOT, cache_dir
+    from ..core.paths import REPO_ROOT, cache_dir
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(REPO_ROOT), str(cache_dir(create=False))]
     candidates += [p for p in sys.path if p and os.path.isdir(p)]
     return sorted({os.path.realpath(p) for p in candidates if os.path.exists(p)})

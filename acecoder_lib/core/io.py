@@ -27,8 +27,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .schemas import SCHEMAS, Schema
+from ..core import paths
+from ..core.schemas import SCHEMAS, Schema
 
 
 class ArtifactError(RuntimeError):

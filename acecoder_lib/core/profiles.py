@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from . import paths
+from ..core import paths
 
 PROFILES = ("smoke", "default", "paper")
 # Injected by the batch runner into every notebook that declares them; profiles must not set them.

@@ -32,8 +32,8 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from . import io
-from .schemas import ENTRY_POINT, QUESTION, QUESTION_ID, SOURCE, TESTS, Column, Schema
+from ..core import io
+from ..core.schemas import ENTRY_POINT, QUESTION, QUESTION_ID, SOURCE, TESTS, Column, Schema
 
 SEED_ID, INSTRUCTION, CODE, LANGUAGE, EXTRA = "seed_id", "instruction", "code", "language", "extra"
 SEED_COLUMNS = (SEED_ID, SOURCE, INSTRUCTION, CODE, LANGUAGE, EXTRA)
@@ -206,7 +206,7 @@ def load_codeio(variant: str = "codeio", path: str | Path | None = None) -> pd.D
     return _validated(rows, SEED_SCHEMA, f"CodeIO {file}")
 
 
-STARTER_FILE = Path(__file__).parent / "assets" / "starter_seeds.jsonl"
+STARTER_FILE = Path(__file__).resolve().parent.parent / "assets" / "starter_seeds.jsonl"
 
 
 def load_starter(path: str | Path | None = None) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from . import reasons
+from ..core import reasons
 
 _ARG_RE = re.compile(r"^\s*[-*]?\s*`([A-Za-z_][A-Za-z0-9_]*)`\s*\(([^)]*)\)\s*:?\s*(.*)$")
 _RET_RE = re.compile(r"^\s*[-*]?\s*`?return`?\s*\(([^)]*)\)\s*:?\s*(.*)$", re.I)
@@ -277,7 +277,7 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
 
     import pandas as pd
 
-    from .synthesis import QUESTIONS
+    from ..phases.p02_synthesize_tests import QUESTIONS
 
     rows, parts = [], [_codeio_parts(r) for r in seeds.itertuples()]
     # 1. inputs: run each generator n_random times with seeded Random instances
@@ -433,7 +433,7 @@ def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
 
     import pandas as pd
 
-    from .synthesis import QUESTIONS
+    from ..phases.p02_synthesize_tests import QUESTIONS
 
     by_seed = {r.seed_id: r for r in seeds.itertuples()}
     programs, exprs, meta = [], [], []

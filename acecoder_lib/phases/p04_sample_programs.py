@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import prompts, reasons
-from .cache import CompletionCache, cached_generate
-from .extract import build_program, extract_code
-from .schemas import FIRST_ERROR, PASS_RATE, PROGRAM, QUESTION_ID, REASON, Column, Schema, register
+from ..llm import prompts
+from ..core import reasons
+from ..core.cache import CompletionCache, cached_generate
+from ..code.extract import build_program, extract_code
+from ..core.schemas import FIRST_ERROR, PASS_RATE, PROGRAM, QUESTION_ID, REASON, Column, Schema, register
 
 PAPER_N, PAPER_TEMPERATURE, PAPER_TOP_P, PAPER_MAX_NEW_TOKENS = 16, 0.7, 1.0, 1024  # PAPER_FACTS S4
 

@@ -21,12 +21,12 @@ import hashlib
 
 import pandas as pd
 
-from . import reasons
-from .cache import CompletionCache
-from .grounded import alias_entry_point
-from .sampling import sample_programs
-from .schemas import Column, Schema, register
-from .synthesis import is_usable
+from ..core import reasons
+from ..core.cache import CompletionCache
+from ..phases.p02_grounded import alias_entry_point
+from ..phases.p04_sample_programs import sample_programs
+from ..core.schemas import Column, Schema, register
+from ..phases.p02_synthesize_tests import is_usable
 
 PAPER_MIN_PASSED = 4  # "skip the question if the proxy passes <= 3 tests"
 PAPER_MIN_TESTS = 5  # "drop questions with < 5 tests left"

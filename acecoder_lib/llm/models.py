@@ -26,7 +26,7 @@ import socket
 import time
 from pathlib import Path
 
-from . import paths
+from ..core import paths
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .schemas import CHOSEN, PASS_RATE, PROGRAM, QUESTION_ID, REJECTED, SPLIT, Column, Schema, register
+from ..core.schemas import CHOSEN, PASS_RATE, PROGRAM, QUESTION_ID, REJECTED, SPLIT, Column, Schema, register
 
 MARKER = "acecoder_rm.json"       # written last by train_reward_model: a folder without it is unfinished
 LAYOUTS = ("sequence_classification", "value_head")
@@ -139,7 +139,7 @@ def _load_backbone(base: str, dtype=None):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from . import models
+    from ..llm import models
 
     path = models.resolve_model(base) if not Path(base).is_dir() else Path(base)
     tok = AutoTokenizer.from_pretrained(path)
@@ -403,7 +403,7 @@ def score_pairs(rm: RewardModel, pairs: pd.DataFrame, batch_size: int = 8) -> pd
 def pair_accuracy(scored: pd.DataFrame, by: Sequence[str] = (SPLIT,)) -> pd.DataFrame:
     """Per group of ``by``: pairs, accuracy (share with r_chosen > r_rejected; chance is 0.5), a bootstrap 95% CI
     of the accuracy over pairs, and the mean score margin."""
-    from .metrics import bootstrap_ci
+    from ..core.metrics import bootstrap_ci
 
     rows = []
     for key, group in scored.groupby(list(by), sort=True):

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 
-from .generation import TransformersBackend
+from ..llm.generation import TransformersBackend
 
 
 def _params(body: dict) -> dict:

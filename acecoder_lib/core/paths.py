@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-REPO_ROOT: Path = Path(__file__).resolve().parent.parent
+REPO_ROOT: Path = Path(__file__).resolve().parent.parent.parent  # acecoder_lib/core/paths.py -> repo
 NOTEBOOKS_DIR: Path = REPO_ROOT / "notebooks"
 PARAMS_DIR: Path = NOTEBOOKS_DIR / "params"
 FIGURES_DIR: Path = REPO_ROOT / "figures"

@@ -28,8 +28,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from .schemas import QUESTION_ID, Column, Schema, register
-from .testgen import rank_by_tests
+from ..core.schemas import QUESTION_ID, Column, Schema, register
+from ..code.testgen import rank_by_tests
 
 POOL = register(Schema(
     name="09_test_pool",
@@ -132,7 +132,7 @@ def scaling_curves(pool: pd.DataFrame, subsets: int = 50, seed: int = 0) -> pd.D
 def curve_summary(curves: pd.DataFrame, ms=(1, 2, 4, 8, 16, 32), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Mean accuracy over questions per (source, M), with a bootstrap 95% CI over questions; a question whose pool
     is smaller than M contributes its full-pool accuracy (it cannot get more tests)."""
-    from .metrics import bootstrap_ci
+    from ..core.metrics import bootstrap_ci
 
     rows = []
     for source, g in curves.groupby("source"):

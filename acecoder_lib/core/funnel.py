@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import filtering, io, pairs, sampling, seeds, synthesis
+from ..phases import p03_filter_tests as filtering, p05_build_pairs as pairs, p04_sample_programs as sampling, p01_seed_data as seeds, p02_synthesize_tests as synthesis
+from ..core import io
 
 BEGIN, END = "<!-- funnel:begin -->", "<!-- funnel:end -->"
 _LINE_RE = re.compile(r"^\s*([A-Za-z0-9_.:-]+)\s*:\s*([0-9][0-9,_]*)\s*(?:#.*)?$")

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import data, dedup
-from .schemas import SOURCE, Column, Schema, register
+from ..core import datasets as data
+from ..code import dedup
+from ..core.schemas import SOURCE, Column, Schema, register
 
 CODE_CHARS = "code_chars"
 STAGES = ("loaded", "paper_rules", "compiles", "exact_dedup", "near_dedup", "decontaminated")

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import io, paths, profiles
+from ..core import io, paths, profiles
 
 STATE_FILE = "batch_state.json"
 EXECUTED_DIR = "notebooks"

@@ -13,7 +13,7 @@ import sys
 
 import pandas as pd
 
-from .schemas import ENVIRONMENT
+from ..core.schemas import ENVIRONMENT
 
 # (import name, distribution name, what it is for, how to get it)
 PACKAGES = (
@@ -68,7 +68,7 @@ def accelerator_rows() -> list[dict]:
 
 def model_rows(build: bool) -> list[dict]:
     """The model registry's view of each named model; ``build`` prepares the embedded model's folder now."""
-    from . import models
+    from ..llm import models
 
     rows = []
     for info in models.list_models():
@@ -86,7 +86,7 @@ def model_rows(build: bool) -> list[dict]:
 
 def data_rows() -> list[dict]:
     """Seed sources and evaluation sets available offline."""
-    from . import data
+    from ..core import datasets as data
 
     rows = [_row("data", s["name"], s["available"], s.get("detail", ""), s.get("why_not", ""))
             for s in data.describe_sources()]

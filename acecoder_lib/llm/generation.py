@@ -178,7 +178,7 @@ class TransformersBackend(_LocalTokenizerMixin, GenerationBackend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from .models import resolve_model
+        from ..llm.models import resolve_model
 
         self.path = resolve_model(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -278,7 +278,7 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
                 "or use the 'transformers' backend.") from exc
         import torch
 
-        from .models import resolve_model
+        from ..llm.models import resolve_model
 
         self.path = resolve_model(model)
         self._vllm = vllm

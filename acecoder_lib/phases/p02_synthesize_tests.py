@@ -14,11 +14,12 @@ import json
 
 import pandas as pd
 
-from . import prompts, reasons
-from .cache import CompletionCache, cached_generate
-from .extract import infer_entry_point
-from .llm_json import parse_synthesis
-from .schemas import Column, Schema, register
+from ..llm import prompts
+from ..core import reasons
+from ..core.cache import CompletionCache, cached_generate
+from ..code.extract import infer_entry_point
+from ..code.llm_json import parse_synthesis
+from ..core.schemas import Column, Schema, register
 
 # Paper: GPT-4o-mini at temperature 0.7, JSON output (PAPER_FACTS section 2).
 PAPER_TEMPERATURE = 0.7

@@ -23,11 +23,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import prompts
-from .execution import split_test_code
-from .metrics import bootstrap_ci
-from .testgen import rank_by_tests
-from .schemas import ENTRY_POINT, PASS_RATE, PROGRAM, QUESTION, QUESTION_ID, TESTS, Column, Schema, register
+from ..llm import prompts
+from ..execution import split_test_code
+from ..core.metrics import bootstrap_ci
+from ..code.testgen import rank_by_tests
+from ..core.schemas import ENTRY_POINT, PASS_RATE, PROGRAM, QUESTION, QUESTION_ID, TESTS, Column, Schema, register
 
 STRATEGIES = ("greedy", "average", "random", "oracle", "reward_model", "test_majority")
 PAPER_TEMPERATURE = 1.0  # PAPER_FACTS S6: top-p sampling at temperature 1.0
@@ -116,7 +116,7 @@ def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4
                   namespace: str | None = None, progress=None) -> pd.DataFrame:
     """``n`` samples per problem drawn in blocks of ``block`` (block b uses seed + b and is cached on its own), so
     asking for a larger ``n`` later reuses the blocks already drawn. Rows as ``sampling.sample_programs``."""
-    from .sampling import sample_programs
+    from ..phases.p04_sample_programs import sample_programs
 
     if n < 1 or block < 1:
         raise ValueError(f"n and block must be >= 1, got n={n}, block={block}")
@@ -134,7 +134,7 @@ def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4
 def greedy(problems: pd.DataFrame, backend, cache, max_new_tokens: int = 512, batch_size: int = 4,
            namespace: str | None = None) -> pd.DataFrame:
     """One temperature-0 program per problem (rows as ``sampling.sample_programs``)."""
-    from .sampling import sample_programs
+    from ..phases.p04_sample_programs import sample_programs
 
     return sample_programs(problems, backend, cache, n=1, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens,
                            batch_size=batch_size, namespace=namespace, messages=messages_for(problems))
@@ -147,8 +147,8 @@ def generate_tests(problems: pd.DataFrame, backend, cache, n_tests: int = 5, max
     ``n_samples`` > 1 (and a temperature), the answers' tests are pooled, duplicates dropped, at most ``max_tests``."""
     import json
 
-    from .cache import cached_generate
-    from .testgen import parse_tests
+    from ..core.cache import cached_generate
+    from ..code.testgen import parse_tests
 
     msgs = [prompts.test_messages(p.question, p.entry_point, n_tests=n_tests, style=style) for p in problems.itertuples()]
     failures: dict[int, str] = {}
@@ -175,7 +175,7 @@ def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.D
              rm=None, generated: pd.DataFrame | None = None, rm_batch_size: int = 8) -> pd.DataFrame:
     """``07_programs``: greedy and sampled programs executed on the hidden tests, scored by ``rm`` (a
     ``reward_model.RewardModel``; NaN without one; an empty program scores -inf) and run on the generated tests."""
-    from .sampling import execute_samples
+    from ..phases.p04_sample_programs import execute_samples
 
     frames = [samples.assign(kind="sample")]
     if greedy_samples is not None:

@@ -15,7 +15,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .execution import split_test_code
+from ..execution import split_test_code
 
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|\Z)", re.S)
 

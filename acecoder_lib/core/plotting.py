@@ -15,7 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
-from . import paths
+from ..core import paths
 
 _NAME_RE = re.compile(r"^\d\d_[A-Za-z0-9_.-]+$")
 

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import prompts
-from .schemas import ENTRY_POINT, QUESTION, QUESTION_ID, TESTS, Column, Schema, register
+from ..llm import prompts
+from ..core.schemas import ENTRY_POINT, QUESTION, QUESTION_ID, TESTS, Column, Schema, register
 
 ALGORITHMS = ("grpo", "rloo")
 REWARDS = ("rule", "reward_model", "mix")
@@ -113,8 +113,8 @@ class RMReward:
         self.seconds: list[float] = []
 
     def __call__(self, prompts=None, completions=None, **kwargs) -> list[float]:
-        from .extract import build_program, extract_code
-        from .rewards import completion_text
+        from ..code.extract import build_program, extract_code
+        from ..rewards import completion_text
 
         t0 = time.perf_counter()
         questions, eps = kwargs[QUESTION], kwargs.get(ENTRY_POINT) or [None] * len(completions)
@@ -134,7 +134,7 @@ class RMReward:
 
 def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None) -> tuple[list, list[float]]:
     """(reward functions, weights) for trl: the rule reward first (always), the RM second when used."""
-    from .rewards import make_rule_reward
+    from ..rewards import make_rule_reward
 
     config = config or RLConfig()
     if kind not in REWARDS:
@@ -230,7 +230,7 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from . import models
+    from ..llm import models
 
     config = config or RLConfig()
     if config.algorithm not in ALGORITHMS:
@@ -332,7 +332,7 @@ def plot_before_after(evals: pd.DataFrame):
     """Greedy pass@1 per policy and benchmark, with a bootstrap 95% CI over problems."""
     import plotly.graph_objects as go
 
-    from .metrics import bootstrap_ci
+    from ..core.metrics import bootstrap_ci
 
     fig = go.Figure()
     for policy, g in evals.groupby("policy", sort=False):

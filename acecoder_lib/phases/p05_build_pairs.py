@@ -20,7 +20,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from .schemas import CHOSEN, PROMPT, QUESTION_ID, REJECTED, Column, Schema, register
+from ..core.schemas import CHOSEN, PROMPT, QUESTION_ID, REJECTED, Column, Schema, register
 
 PAPER_MARGIN, PAPER_TOP, PAPER_FLOOR = 0.4, 0.8, 0.0  # PAPER_FACTS S4
 RULES = ("paper", "code")
@@ -110,7 +110,7 @@ def reference_pairs(programs: pd.DataFrame, questions: pd.DataFrame, pairs: pd.D
     are model samples, so a reward model may learn to tell the authors apart rather than right from wrong; the
     notebook reports accuracy on the paper's own pairs separately. ``floor=-1`` admits zero-pass programs too.
     A question keeps its split from ``pairs`` where it has paper pairs; others are split by a hash of the id."""
-    from .filtering import assign_split
+    from ..phases.p03_filter_tests import assign_split
 
     ref = {q: r for q, r in zip(questions[QUESTION_ID], questions["reference"]) if isinstance(r, str) and r.strip()}
     text = dict(zip(questions[QUESTION_ID], questions["question"]))

@@ -21,7 +21,7 @@ import re
 
 import pandas as pd
 
-from .schemas import FIRST_ERROR, REASON, Column
+from ..core.schemas import FIRST_ERROR, REASON, Column
 
 MAX_ERROR_CHARS = 300  # the engine's own cut (ExecConfig.max_error_chars)
 LOADING = "while loading the program: "  # how the engine prefixes an error of the program's top level
