@@ -21,6 +21,7 @@ Inside a trainer the stats also go to trl's metrics (``log_metric``: ``<name>/se
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter, deque
@@ -29,7 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .code.extract import build_program, extract_code, infer_entry_point
-from .core.schemas import ENTRY_POINT, TESTS
+from .core.schemas import ENTRY_POINT, QUESTION, TESTS
+from .llm import prompts
 
 MODES = ("all_pass", "pass_rate")
 
@@ -185,3 +187,37 @@ def make_rule_reward(tests_column: str = TESTS, mode: str = "all_pass", entry_po
                      engine=None, config=None, **kwargs) -> RuleReward:
     """The paper's rule reward (``all_pass``) or the per-test pass rate (``pass_rate``) as a trl reward function."""
     return RuleReward(tests_column, mode, entry_point_column, engine, config, **kwargs)
+
+
+class RMReward:
+    """trl reward function: the reward model's score of (question, program extracted from prefill + completion)."""
+
+    __name__ = "reward_model"
+
+    def __init__(self, rm, prefix: str = prompts.SOLVE_PREFILL, batch_size: int = 8):
+        self.rm, self.prefix, self.batch_size = rm, prefix, batch_size
+        self.seconds: list[float] = []
+
+    @property
+    def fingerprint(self) -> str:
+        """What identifies this reward: the reward model's folder and its training record (a retrained RM differs)."""
+        folder = getattr(self.rm, "folder", None)
+        marker = folder / "acecoder_rm.json" if folder is not None else None
+        record = marker.read_text() if marker is not None and marker.is_file() else ""
+        return f"reward_model:{folder}:{hashlib.sha256(record.encode()).hexdigest()[:12]}"
+
+    def __call__(self, prompts=None, completions=None, **kwargs) -> list[float]:
+        t0 = time.perf_counter()
+        questions, eps = kwargs[QUESTION], kwargs.get(ENTRY_POINT) or [None] * len(completions)
+        programs = []
+        for comp, ep in zip(completions, eps):
+            ex = extract_code(self.prefix + completion_text(comp), ep or None)
+            programs.append(build_program(ex.code) if ex.runnable else "")
+        idx = [i for i, p in enumerate(programs) if p.strip()]
+        scores = self.rm.score_many([questions[i] for i in idx], [programs[i] for i in idx], self.batch_size) if idx else []
+        floor = (min(scores) - 1.0) if scores else 0.0
+        out = [floor] * len(programs)
+        for i, s in zip(idx, scores):
+            out[i] = float(s)
+        self.seconds.append(time.perf_counter() - t0)
+        return out

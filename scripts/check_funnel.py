@@ -4,7 +4,7 @@
     .venv/bin/python scripts/check_funnel.py default --readme README.md --all
 
 The published numbers are the `key: value` lines between `<!-- funnel:begin -->` and `<!-- funnel:end -->` in the
-README; the run's come from `acecoder_lib.core.funnel.run_funnel` (the same function the end-to-end test asserts on the
+README; the run's come from `acecoder_lib.funnel.run_funnel` (the same function the end-to-end test asserts on the
 smoke profile). Prints one line per published number that differs or is missing, then "N of M published numbers
 match"; exit code 1 if any differs. `--all` also prints every count of the run, published or not. Why a count
 moved is in the run's artifacts: the `reason` and `first_error` columns of 02_questions, 03_filter_report and
@@ -16,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from acecoder_lib.core import funnel, paths
+from acecoder_lib import funnel
+from acecoder_lib.core import paths
 
 README = paths.REPO_ROOT / "README.md"
 

@@ -29,8 +29,7 @@ QUESTIONS = [("q-add", "Return the sum of the integers a and b.", "add", ["asser
 
 
 def _write_questions(runs_dir):
-    from acecoder_lib.phases import p03_filter_tests as filtering
-    from acecoder_lib.core import io
+    from acecoder_lib.core import io, schemas
 
     rows = [{"question_id": qid, "seed_id": qid, "source": "starter", "method": "grounded", "question": text,
              "tests": tests, "entry_point": entry, "oracle": "reference", "n_tests_synthesized": len(tests),
@@ -39,7 +38,7 @@ def _write_questions(runs_dir):
     old = os.environ.get("ACECODER_RUNS_DIR")
     os.environ["ACECODER_RUNS_DIR"] = str(runs_dir)
     try:
-        io.write_artifact("smoke", filtering.FILTERED, pd.DataFrame(rows))
+        io.write_artifact("smoke", schemas.FILTERED, pd.DataFrame(rows))
     finally:
         if old is None:
             del os.environ["ACECODER_RUNS_DIR"]

@@ -8,8 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
-from acecoder_lib.phases import p03_filter_tests as filtering, p05_build_pairs as pairs, p04_sample_programs as sampling, p01_seed_data as seeds, p02_synthesize_tests as synthesis
-from acecoder_lib.core import funnel, io, paths
+from acecoder_lib import funnel
+from acecoder_lib.core import io, paths, schemas
 
 FILL = {"str": "", "json": "{}", "int": 0, "float": 0.0, "bool": False, "list[str]": [], "list[int]": [],
         "list[float]": []}
@@ -23,25 +23,25 @@ def _frame(schema, n: int, **columns) -> pd.DataFrame:
 
 def _fake_run(run) -> None:
     """A finished run in miniature: 3 seeds, 4 phase-02 rows, 2 filtered questions, 4 programs, 1 pair."""
-    io.write_artifact(run, seeds.FUNNEL, _frame(seeds.FUNNEL, 4, source=["starter", "starter", "codeio", "codeio"],
+    io.write_artifact(run, schemas.SEED_FUNNEL, _frame(schemas.SEED_FUNNEL, 4, source=["starter", "starter", "codeio", "codeio"],
                                                 stage=["loaded", "compiles"] * 2, step=[0, 2, 0, 2],
                                                 rows=[2, 2, 5, 1]))
-    io.write_artifact(run, seeds.SEEDS, _frame(seeds.SEEDS, 3, seed_id=["a", "b", "c"],
+    io.write_artifact(run, schemas.SEEDS, _frame(schemas.SEEDS, 3, seed_id=["a", "b", "c"],
                                                source=["starter", "starter", "codeio"]))
-    io.write_artifact(run, synthesis.QUESTIONS, _frame(
-        synthesis.QUESTIONS, 4, question_id=["a:grounded", "b:grounded", "c:grounded", "c:llm"],
+    io.write_artifact(run, schemas.QUESTIONS, _frame(
+        schemas.QUESTIONS, 4, question_id=["a:grounded", "b:grounded", "c:grounded", "c:llm"],
         method=["grounded", "grounded", "grounded", "llm"], status=["ok", "ok", "generator_failed", "unparseable"],
         tests=[["assert f(1) == 1"], ["assert g() == 2"], ["assert False"], ["assert False"]],
         reason=["", "", "ModuleNotFoundError", "unparseable"]))
-    io.write_artifact(run, filtering.REPORT, _frame(filtering.REPORT, 2, question_id=["a:grounded", "b:grounded"],
+    io.write_artifact(run, schemas.FILTER_REPORT, _frame(schemas.FILTER_REPORT, 2, question_id=["a:grounded", "b:grounded"],
                                                     oracle=["reference"] * 2, status=["kept", "kept"]))
-    io.write_artifact(run, filtering.FILTERED, _frame(filtering.FILTERED, 2, question_id=["a:grounded", "b:grounded"],
+    io.write_artifact(run, schemas.FILTERED, _frame(schemas.FILTERED, 2, question_id=["a:grounded", "b:grounded"],
                                                       source=["starter", "starter"], n_tests=[20, 18],
                                                       split=["train", "heldout"]))
-    io.write_artifact(run, sampling.PROGRAMS, _frame(sampling.PROGRAMS, 4, question_id=["a:grounded"] * 4,
+    io.write_artifact(run, schemas.PROGRAMS, _frame(schemas.PROGRAMS, 4, question_id=["a:grounded"] * 4,
                                                      pass_rate=[0.0, 0.5, 1.0, 1.0]))
-    io.write_artifact(run, pairs.PAIRS, _frame(pairs.PAIRS, 1, question_id=["a:grounded"], split=["train"]))
-    io.write_artifact(run, pairs.HARD, _frame(pairs.HARD, 1, question_id=["a:grounded"]))
+    io.write_artifact(run, schemas.PAIRS, _frame(schemas.PAIRS, 1, question_id=["a:grounded"], split=["train"]))
+    io.write_artifact(run, schemas.HARD, _frame(schemas.HARD, 1, question_id=["a:grounded"]))
 
 
 def test_run_funnel_counts_every_phase(tmp_path):
@@ -56,7 +56,7 @@ def test_run_funnel_counts_every_phase(tmp_path):
         "questions_02_usable.llm": 0, "seeds": 3, "seeds.codeio": 1, "seeds.starter": 2, "seeds_loaded.codeio": 5,
         "seeds_loaded.starter": 2, "tests": 38}
     (tmp_path / "early").mkdir()
-    io.write_artifact(tmp_path / "early", seeds.SEEDS, _frame(seeds.SEEDS, 1, source=["codeio"]))
+    io.write_artifact(tmp_path / "early", schemas.SEEDS, _frame(schemas.SEEDS, 1, source=["codeio"]))
     assert funnel.run_funnel(tmp_path / "early") == {"seeds": 1, "seeds.codeio": 1}  # a run stopped after 01
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 from acecoder_lib.core import paths

@@ -418,3 +418,19 @@ def _split_future(code: str) -> tuple[list[str], str]:
     lines = code.split("\n")
     future = [ln for ln in lines if ln.startswith("from __future__ import ")]
     return future, "\n".join(ln for ln in lines if ln not in future) if future else code
+
+
+def alias_entry_point(code: str, entry_point: str, defined: str = "main_solution") -> str:
+    """``code`` plus ``entry_point = defined`` when the tests call a name the code does not bind at top level
+    (LLM-written questions often rename CodeIO's ``main_solution``); ``code`` unchanged otherwise."""
+    if not code or not entry_point or entry_point == defined:
+        return code
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    bound = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    bound |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    if entry_point in bound or defined not in bound:
+        return code
+    return f"{code}\n\n{entry_point} = {defined}\n"

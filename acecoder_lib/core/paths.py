@@ -51,3 +51,9 @@ def cache_dir(*parts: str, create: bool = True) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """The trainer's numbered ``checkpoint-N`` folders in ``folder``, oldest first (anything else is ignored)."""
+    found = [p for p in Path(folder).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))

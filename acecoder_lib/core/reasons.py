@@ -1,7 +1,7 @@
 """Why a row was dropped or marked failed: a short ``reason`` and the ``first_error`` seen, in phases 02-04.
 
 Every artifact whose rows can fail (``02_questions``, ``03_filter_report``, ``04_programs``) carries two columns
-next to its status, declared once here (``COLUMNS``):
+next to its status, declared once in ``core.schemas`` (``REASON_COLUMNS``):
 
 - ``reason``: a short category the funnel tables group by: the exception type the code raised
   (``ModuleNotFoundError``, ``ValueError``, ``AssertionError`` for a failed assert), ``timeout`` or ``memory``
@@ -21,19 +21,12 @@ import re
 
 import pandas as pd
 
-from ..core.schemas import FIRST_ERROR, REASON, Column
+from .schemas import FIRST_ERROR, MAX_ERROR_CHARS, REASON
 
-MAX_ERROR_CHARS = 300  # the engine's own cut (ExecConfig.max_error_chars)
 LOADING = "while loading the program: "  # how the engine prefixes an error of the program's top level
 _TYPE_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?::|$)")
 _RESOURCE_VERDICTS = ("timeout", "memory")  # the harness names these itself (TestTimeout, MemoryError)
 
-COLUMNS = (
-    Column(REASON, "str", doc="why the row was dropped or failed, as a short category: an exception type, timeout, "
-                              "memory, or the phase's own word (no_code, backend_error, ...); '' when kept"),
-    Column(FIRST_ERROR, "str", doc=f"the first error seen, '<verdict>: <type>: <message>', at most {MAX_ERROR_CHARS} "
-                                   "characters; '' when kept"),
-)
 
 
 def clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:

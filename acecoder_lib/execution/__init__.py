@@ -7,8 +7,16 @@ See engine.py (pool), worker.py (pre-warmed worker/zygote), harness.py (code ins
 isolation.py (namespaces, mounts, rlimits), ray_backend.py,
 splitting.py, and docs/execution.md for the guarantees.
 """
-from .engine import (VERDICTS, STATUSES, ExecConfig, ExecutionEngine, ProgramResult, isolation_report, run_programs,
-                     validate_row)
+from .engine import (
+    STATUSES,
+    VERDICTS,
+    ExecConfig,
+    ExecutionEngine,
+    ProgramResult,
+    isolation_report,
+    run_programs,
+    validate_row,
+)
 from .splitting import split_test_code
 
 __all__ = ["VERDICTS", "STATUSES", "ExecConfig", "ExecutionEngine", "ProgramResult", "run_programs",

@@ -28,7 +28,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
-
 VERDICTS = ("pass", "fail", "error", "timeout", "memory", "syntax_error", "crash")
 STATUSES = ("ok", "syntax_error", "invalid_input", "crash", "timeout")
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")

@@ -22,13 +22,37 @@ import time
 
 try:
     from . import isolation as iso
-    from .harness import (_HDR, EXIT_CHANNEL, EXIT_RESTART, MAX_CACHED_TEST_CHARS, MAX_CACHED_TESTS, child_main,
-                          compile_test, limits, max_wall, read_frame, starved, write_frame)
+    from .harness import (
+        _HDR,
+        EXIT_CHANNEL,
+        EXIT_RESTART,
+        MAX_CACHED_TEST_CHARS,
+        MAX_CACHED_TESTS,
+        child_main,
+        compile_test,
+        limits,
+        max_wall,
+        read_frame,
+        starved,
+        write_frame,
+    )
 except ImportError:  # run as a script: no package context; both modules are stdlib-only
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import isolation as iso  # noqa: E402
-    from harness import (_HDR, EXIT_CHANNEL, EXIT_RESTART, MAX_CACHED_TEST_CHARS, MAX_CACHED_TESTS,  # noqa: E402
-                         child_main, compile_test, limits, max_wall, read_frame, starved, write_frame)
+    from harness import (  # noqa: E402
+        _HDR,
+        EXIT_CHANNEL,
+        EXIT_RESTART,
+        MAX_CACHED_TEST_CHARS,
+        MAX_CACHED_TESTS,
+        child_main,
+        compile_test,
+        limits,
+        max_wall,
+        read_frame,
+        starved,
+        write_frame,
+    )
 
 # Pre-imported so that sandboxed programs do not pay for them (a fork shares them copy-on-write). These are the
 # modules AceCode/HumanEval-style programs import; nothing heavy (no numpy, no torch).

@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass
 
 
-
 class BackendError(RuntimeError):
     """A backend that cannot be built or a request that failed; the message says what to do."""
 

@@ -258,7 +258,10 @@ def _build_smollm2(out: Path) -> dict:
 
 def _tiny_corpus() -> list[str]:
     """Python code to train the tiny tokenizer on: a few stdlib modules (always present, fixed per Python version)."""
-    import bisect, functools, heapq, textwrap  # noqa: E401  (only their source files are read)
+    import bisect  # noqa: E401  (only their source files are read)
+    import functools
+    import heapq
+    import textwrap
 
     return [Path(m.__file__).read_text(encoding="utf-8") for m in (bisect, functools, heapq, textwrap)]
 
@@ -266,7 +269,8 @@ def _tiny_corpus() -> list[str]:
 def _build_tiny(out: Path) -> dict:
     """A 2-layer Llama (hidden 64) with seeded random weights and a locally trained byte-level BPE tokenizer."""
     import torch
-    from tokenizers import Tokenizer, decoders, models as tmodels, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors, trainers
+    from tokenizers import models as tmodels
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]

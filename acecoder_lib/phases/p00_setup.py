@@ -97,7 +97,7 @@ def data_rows() -> list[dict]:
 
 def isolation_rows() -> list[dict]:
     """Which sandbox layers the execution engine can use on this machine."""
-    from . import execution
+    from .. import execution
 
     return [_row("isolation", layer["name"], layer["available"], layer.get("detail", ""), layer.get("why_not", ""))
             for layer in execution.isolation_report()]

@@ -24,31 +24,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..core import datasets as data
 from ..code import dedup
-from ..core.schemas import SOURCE, Column, Schema, register
+from ..core import datasets as data
+from ..core import schemas
+from ..core.schemas import CODE_CHARS, SEED_FUNNEL, SEED_REMOVED, SEEDS, SOURCE, STAGES
 
-CODE_CHARS = "code_chars"
-STAGES = ("loaded", "paper_rules", "compiles", "exact_dedup", "near_dedup", "decontaminated")
 CODEIO_VARIANTS = {"codeio": "codeio", "codeio:codeio": "codeio", "codeio-hq": "hq", "codeio:hq": "hq",
                    "codeio-all": "all", "codeio:all": "all"}
 
-SEEDS = register(Schema("01_seeds", 1, data.SEED_SCHEMA.columns + (
-    Column(CODE_CHARS, "int", doc="characters of the cleaned code"),), doc="seeds kept by phase 01"))
-FUNNEL = register(Schema("01_seed_funnel", 1, (
-    Column(SOURCE, "str"), Column("stage", "str", doc=" | ".join(STAGES)),
-    Column("step", "int", doc="position of the stage, 0 = loaded"),
-    Column("rows", "int", doc="rows of this source left after the stage"),
-    Column("removed", "int", doc="rows of this source the stage removed")), doc="rows per source after each stage"))
-REMOVED = register(Schema("01_seed_removed", 1, (
-    Column(data.SEED_ID, "str"), Column(SOURCE, "str"), Column("stage", "str"),
-    Column("reason", "str", doc="data.DROP_REASONS, bad_seed_id, duplicate_seed_id, does_not_compile, "
-                                "exact_duplicate, near_duplicate, contaminated"),
-    Column("detail", "str", doc="human-readable: the error, the duplicate and its similarity, the matched task"),
-    Column("related_id", "str", doc="seed_id duplicated or benchmark task_id matched; '' otherwise"),
-    Column("overlap", "float", doc="Jaccard similarity (duplicates) or n-gram overlap (contamination); NaN else")),
-    doc="one row per seed removed by phase 01"))
-_REMOVED_COLUMNS = REMOVED.column_names
+_REMOVED_COLUMNS = SEED_REMOVED.column_names
 
 
 @dataclass
@@ -80,7 +64,7 @@ class SeedResult:
 def load_seed_sources(sources: list[str], limit_per_source: int | None = None, *,
                       limits: dict[str, int] | None = None, paths: dict[str, str] | None = None,
                       cache_dir: str | None = None) -> pd.DataFrame:
-    """Seed rows (data.SEED_SCHEMA) of every named source, in the order given; the first ``limit`` rows of each.
+    """Seed rows (schemas.SEED_SCHEMA) of every named source, in the order given; the first ``limit`` rows of each.
 
     Names: 'starter' (the repo's easy function tasks, ``data.load_starter``), 'codeio' (3,002 tasks), 'codeio:hq'
     (2,750), 'codeio:all' (their union, 3,244), or a Hub name of
@@ -118,7 +102,7 @@ def load_seed_sources(sources: list[str], limit_per_source: int | None = None, *
                              f"Hub set goes in paths={{name: file}}, the notebook's SOURCE_PATHS):\n  - "
                              + "\n  - ".join(failures))
     raw = pd.concat(frames, ignore_index=True)
-    repeated = raw[data.SEED_ID][raw[data.SEED_ID].duplicated()].unique().tolist()
+    repeated = raw[schemas.SEED_ID][raw[schemas.SEED_ID].duplicated()].unique().tolist()
     if repeated:  # e.g. 'codeio' together with 'codeio:all', which contains it
         raise data.DataError(f"sources {sources} overlap: {len(repeated)} seed_id(s) appear twice, e.g. "
                              f"{repeated[:3]}; name each source once ('codeio:all' already holds 'codeio')")
@@ -139,7 +123,7 @@ def load_benchmarks(names: list[str], required: tuple[str, ...] = ("humaneval",)
             continue
         frames.append(frame)
         report.append({"name": name, "available": True, "rows": len(frame), "why_not": ""})
-    bench = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(data.EVAL_COLUMNS))
+    bench = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(schemas.EVAL_COLUMNS))
     return bench, pd.DataFrame(report, columns=["name", "available", "rows", "why_not"])
 
 
@@ -148,14 +132,14 @@ def load_benchmarks(names: list[str], required: tuple[str, ...] = ("humaneval",)
 def _removed_rows(df: pd.DataFrame, stage: str, reason: str | list[str], detail: list[str] | str = "",
                   related: list[str] | str = "", overlap: list[float] | float = float("nan")) -> pd.DataFrame:
     """Rows of the removed table for the seeds of ``df``."""
-    return pd.DataFrame({data.SEED_ID: df[data.SEED_ID].astype(str).tolist(), SOURCE: df[SOURCE].tolist(),
+    return pd.DataFrame({schemas.SEED_ID: df[schemas.SEED_ID].astype(str).tolist(), SOURCE: df[SOURCE].tolist(),
                          "stage": stage, "reason": reason, "detail": detail, "related_id": related,
                          "overlap": overlap}, columns=_REMOVED_COLUMNS)
 
 
 def _seed_id_problems(raw: pd.DataFrame) -> pd.Series:
     """Per row: '' for a usable seed_id, else bad_seed_id (not a non-empty str) or duplicate_seed_id."""
-    ids = raw[data.SEED_ID]
+    ids = raw[schemas.SEED_ID]
     bad = ~ids.map(lambda v: isinstance(v, str) and v.strip() != "")
     dup = ids.where(~bad).duplicated() & ~bad
     return pd.Series(["bad_seed_id" if b else "duplicate_seed_id" if d else "" for b, d in zip(bad, dup)],
@@ -170,7 +154,7 @@ def _rule_reasons(dropped: pd.DataFrame, rule_kwargs: dict, chunk: int = 256) ->
     reasons: list[str] = []
     for start in range(0, len(dropped), chunk):
         part = dropped.iloc[start:start + chunk]
-        ids = part[data.SEED_ID].tolist()
+        ids = part[schemas.SEED_ID].tolist()
         kwargs = dict(rule_kwargs, markdown_sources=tuple(i for i, s in zip(ids, part[SOURCE]) if s in markdown),
                       stack_sources=tuple(i for i, s in zip(ids, part[SOURCE]) if s in stack))
         _, counts = data.apply_seed_rules(part.assign(**{SOURCE: ids}), **kwargs)
@@ -210,11 +194,11 @@ def build_seed_table(raw: pd.DataFrame, benchmarks: pd.DataFrame, *, near_dup_th
                          f"{near_dup_threshold} ({exc}); exact copies are removed by exact_dedup anyway") from None
     if not 0 < contamination_threshold <= 1:
         raise ValueError(f"contamination_threshold must be in (0, 1], got {contamination_threshold}")
-    missing = [c for c in data.SEED_COLUMNS if c not in raw.columns]
+    missing = [c for c in schemas.SEED_COLUMNS if c not in raw.columns]
     if missing:
         raise data.DataError(f"build_seed_table: the seed frame lacks column(s) {missing}; pass the output of "
-                             f"load_seed_sources (columns {list(data.SEED_COLUMNS)})")
-    raw = raw[list(data.SEED_COLUMNS)].reset_index(drop=True)
+                             f"load_seed_sources (columns {list(schemas.SEED_COLUMNS)})")
+    raw = raw[list(schemas.SEED_COLUMNS)].reset_index(drop=True)
     raw[SOURCE] = raw[SOURCE].map(lambda s: s if isinstance(s, str) and s else "unknown")
     sources = list(dict.fromkeys(raw[SOURCE]))
     removed: list[pd.DataFrame] = []
@@ -224,13 +208,13 @@ def build_seed_table(raw: pd.DataFrame, benchmarks: pd.DataFrame, *, near_dup_th
     id_problem = _seed_id_problems(raw)
     if id_problem.any():
         bad = raw[id_problem != ""]
-        removed.append(_removed_rows(bad.assign(**{data.SEED_ID: bad[data.SEED_ID].map(repr)}), "paper_rules",
+        removed.append(_removed_rows(bad.assign(**{schemas.SEED_ID: bad[schemas.SEED_ID].map(repr)}), "paper_rules",
                                      id_problem[id_problem != ""].tolist(), "the seed_id is empty, not a str or "
                                      "repeated; loaders give '<source>-<index>'"))
     usable = raw[id_problem == ""]
     rule_kwargs = {"min_stack_chars": min_stack_chars, "strip_prints": strip_prints}
     kept, counts = data.apply_seed_rules(usable, **rule_kwargs)
-    dropped = usable[~usable[data.SEED_ID].isin(set(kept[data.SEED_ID]))]
+    dropped = usable[~usable[schemas.SEED_ID].isin(set(kept[schemas.SEED_ID]))]
     reasons = _rule_reasons(dropped, rule_kwargs)
     tally = Counter(zip(reasons, dropped[SOURCE]))
     for (reason, source), n in tally.items():  # both views of the rules must agree, or data.py changed under us
@@ -240,7 +224,7 @@ def build_seed_table(raw: pd.DataFrame, benchmarks: pd.DataFrame, *, near_dup_th
     left["paper_rules"] = kept.reset_index(drop=True)
 
     # compiles: seeds are later executed as references, so code that cannot even compile is useless
-    errors = kept[data.CODE].map(compile_error)
+    errors = kept[schemas.CODE].map(compile_error)
     removed.append(_removed_rows(kept[errors != ""], "compiles", "does_not_compile", errors[errors != ""].tolist()))
     current = kept[errors == ""].reset_index(drop=True)
     left["compiles"] = current
@@ -250,8 +234,8 @@ def build_seed_table(raw: pd.DataFrame, benchmarks: pd.DataFrame, *, near_dup_th
                                       "near_dedup": (dedup.near_dedup, {"threshold": near_dup_threshold,
                                                                         "shingle": shingle, "num_perm": num_perm,
                                                                         "seed": seed})}.items():
-        kept_part, dups = dedup_fn(current, data.CODE, **kwargs)
-        first_ids = current.loc[dups["duplicate_of"].tolist(), data.SEED_ID].tolist()
+        kept_part, dups = dedup_fn(current, schemas.CODE, **kwargs)
+        first_ids = current.loc[dups["duplicate_of"].tolist(), schemas.SEED_ID].tolist()
         # near_dedup reports the exact shingle Jaccard it confirmed; exact duplicates are identical once normalised
         sims = dups["similarity"].tolist() if "similarity" in dups else [1.0] * len(dups)
         reason = "exact_duplicate" if stage == "exact_dedup" else "near_duplicate"
@@ -269,7 +253,7 @@ def build_seed_table(raw: pd.DataFrame, benchmarks: pd.DataFrame, *, near_dup_th
     left["decontaminated"] = clean
 
     seeds = clean.reset_index(drop=True)
-    seeds[CODE_CHARS] = seeds[data.CODE].str.len().astype(int)
+    seeds[CODE_CHARS] = seeds[schemas.CODE].str.len().astype(int)
     funnel = []
     for step, stage in enumerate(STAGES):
         per_source = left[stage][SOURCE].value_counts()
@@ -280,7 +264,7 @@ def build_seed_table(raw: pd.DataFrame, benchmarks: pd.DataFrame, *, near_dup_th
     removed_df = pd.concat([r for r in removed if not r.empty] or [_removed_rows(raw.iloc[0:0], "", "")],
                            ignore_index=True)
     removed_df["overlap"] = removed_df["overlap"].astype(float)
-    return SeedResult(seeds[SEEDS.column_names], pd.DataFrame(funnel, columns=FUNNEL.column_names), removed_df)
+    return SeedResult(seeds[SEEDS.column_names], pd.DataFrame(funnel, columns=SEED_FUNNEL.column_names), removed_df)
 
 
 # ---------------------------------------------------------------- figures

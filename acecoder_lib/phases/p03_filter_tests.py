@@ -17,65 +17,16 @@ Thresholds default to the paper's (PAPER_FACTS section 3): skip when the oracle 
 """
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 
+from ..code.extract import alias_entry_point
 from ..core import reasons
 from ..core.cache import CompletionCache
-from ..phases.p02_grounded import alias_entry_point
-from ..phases.p04_sample_programs import sample_programs
-from ..core.schemas import Column, Schema, register
-from ..phases.p02_synthesize_tests import is_usable
+from ..core.schemas import FILTER_REPORT, FILTERED
+from ..solutions import sample_programs
 
 PAPER_MIN_PASSED = 4  # "skip the question if the proxy passes <= 3 tests"
 PAPER_MIN_TESTS = 5  # "drop questions with < 5 tests left"
-FILTER_STATUSES = ("kept", "no_program", "program_broken", "oracle_passed_too_few", "too_few_tests_left")
-
-FILTERED = register(Schema(
-    name="03_questions",
-    version=1,
-    doc="The filtered question table phases 04-09 read: tests verified by an oracle, a train/heldout split.",
-    columns=(
-        Column("question_id", "str"),
-        Column("seed_id", "str"),
-        Column("source", "str"),
-        Column("method", "str", doc="how the tests were synthesized: llm | grounded | hybrid"),
-        Column("question", "str"),
-        Column("tests", "list[str]", doc="the verified tests"),
-        Column("entry_point", "str"),
-        Column("oracle", "str", doc="the filter that verified the tests: proxy | reference"),
-        Column("n_tests_synthesized", "int"),
-        Column("n_tests", "int"),
-        Column("reference", "str", doc="seed reference code (for analysis and SFT warm-up; never shown to a policy)"),
-        Column("reference_chars", "int", doc="a difficulty proxy: length of the reference"),
-        Column("split", "str", doc="train | heldout (by a hash of seed_id, so no seed is on both sides; stable)"),
-    ),
-))
-
-REPORT = register(Schema(
-    name="03_filter_report",
-    version=2,  # v2: reason, first_error
-    doc="One row per (question, oracle) that was run: what the oracle passed and what became of the question.",
-    columns=(
-        Column("question_id", "str"),
-        Column("source", "str"),
-        Column("method", "str"),
-        Column("oracle", "str", doc="proxy | reference"),
-        Column("status", "str", doc=" | ".join(FILTER_STATUSES)),
-        Column("n_tests_synthesized", "int"),
-        Column("n_passed", "int", doc="tests the oracle program passed"),
-        Column("passed_mask", "list[int]", doc="1 where the oracle passed test k, else 0"),
-        Column("program_status", "str", doc="the engine's status of the oracle program (ok, syntax_error, ...)"),
-        Column("detail", "str"),
-        *reasons.COLUMNS,
-    ),
-))
-
-
-def usable_questions(questions: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``02_questions`` worth filtering (``synthesis.is_usable``), re-indexed."""
-    return questions[is_usable(questions)].reset_index(drop=True)
 
 
 def proxy_programs(questions: pd.DataFrame, backend, cache: CompletionCache, namespace: str | None = None,
@@ -134,20 +85,7 @@ def filter_tests(questions: pd.DataFrame, programs, engine, oracle: str, min_pas
                          "n_tests_synthesized": len(tests), "n_tests": len(passed), "reference": q.reference or "",
                          "reference_chars": len(q.reference or "")})
     kept_df = pd.DataFrame(kept, columns=[c for c in FILTERED.column_names if c != "split"])
-    return kept_df, pd.DataFrame(report, columns=REPORT.column_names)
-
-
-def assign_split(ids, heldout_fraction: float, salt: str = "acecoder") -> list[str]:
-    """'heldout' for a stable pseudo-random ``heldout_fraction`` of ids (sha256 of salt + id), else 'train'.
-
-    Pass seed ids, not question ids: two questions made from one seed (grounded and hybrid) must share a side."""
-    if not 0.0 <= heldout_fraction < 1.0:
-        raise ValueError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
-    out = []
-    for key in ids:
-        h = int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:8], "big") / 2 ** 64
-        out.append("heldout" if h < heldout_fraction else "train")
-    return out
+    return kept_df, pd.DataFrame(report, columns=FILTER_REPORT.column_names)
 
 
 def filter_yield(report: pd.DataFrame) -> pd.DataFrame:
@@ -173,38 +111,3 @@ def compare_oracles(report: pd.DataFrame, a: str = "proxy", b: str = "reference"
     return pd.DataFrame(rows)
 
 
-def table1(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """ACECODER Table 1's shape: questions and mean tests per source, before and after filtering (+ a total row)."""
-    def side(df, label):
-        n = df["tests"].map(len)
-        g = df.assign(n=n).groupby("source").agg(**{f"questions_{label}": ("question_id", "size"),
-                                                    f"tests_{label}": ("n", "sum")})
-        return g
-
-    t = side(before, "before").join(side(after, "after"), how="left").fillna(0)
-    t.loc["total"] = t.sum()
-    t = t.astype(int)
-    t["avg_tests_before"] = (t["tests_before"] / t["questions_before"].where(t["questions_before"] > 0)).round(2)
-    t["avg_tests_after"] = (t["tests_after"] / t["questions_after"].where(t["questions_after"] > 0)).round(2)
-    return t.reset_index()[["source", "questions_before", "avg_tests_before", "questions_after", "avg_tests_after",
-                            "tests_before", "tests_after"]]
-
-
-def plot_table1(table: pd.DataFrame):
-    """Table 1 as bars: questions and mean tests per source, before and after filtering."""
-    from plotly.subplots import make_subplots
-    import plotly.graph_objects as go
-
-    t = table[table["source"] != "total"]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("questions", "mean tests per question"))
-    for when, colour in (("before", "#9aa5b1"), ("after", "#1f77b4")):
-        fig.add_trace(go.Bar(x=t["source"], y=t[f"questions_{when}"], name=f"{when} filtering",
-                             marker_color=colour, legendgroup=when), row=1, col=1)
-        fig.add_trace(go.Bar(x=t["source"], y=t[f"avg_tests_{when}"], name=f"{when} filtering",
-                             marker_color=colour, legendgroup=when, showlegend=False), row=1, col=2)
-    fig.update_layout(title="Table 1: questions and tests per source, before and after the test filter",
-                      barmode="group")
-    fig.update_xaxes(title_text="source")
-    fig.update_yaxes(title_text="questions (count)", row=1, col=1)
-    fig.update_yaxes(title_text="tests per question (mean)", row=1, col=2)
-    return fig

@@ -20,27 +20,11 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from ..core.schemas import CHOSEN, PROMPT, QUESTION_ID, REJECTED, Column, Schema, register
+from ..core.schemas import CHOSEN, PAIRS, PROMPT, QUESTION_ID, REJECTED
 
 PAPER_MARGIN, PAPER_TOP, PAPER_FLOOR = 0.4, 0.8, 0.0  # PAPER_FACTS S4
 RULES = ("paper", "code")
 PAPER_PAIR_FRACTION = 0.3734  # share of questions that yield pairs in the paper (46,618 questions, PAPER_FACTS S4)
-
-PAIRS = register(Schema(
-    name="05_pairs",
-    version=1,
-    doc="Preference pairs in TRL's format (RewardTrainer takes prompt/chosen/rejected as is), split by question.",
-    columns=(
-        Column(QUESTION_ID, "str"),
-        Column(PROMPT, "str", doc="the question as the policy saw it"),
-        Column(CHOSEN, "str", doc="the program with the higher pass rate"),
-        Column(REJECTED, "str", doc="the program with the lower pass rate"),
-        Column("chosen_pass_rate", "float"),
-        Column("rejected_pass_rate", "float"),
-        Column("margin", "float", doc="chosen_pass_rate - rejected_pass_rate"),
-        Column("split", "str", doc="train | validation, by question (never by pair)"),
-    ),
-))
 
 
 def qualifies(hi: float, lo: float, rule: str = "paper", margin: float = PAPER_MARGIN, top: float = PAPER_TOP,
@@ -72,13 +56,13 @@ def question_pairs(group: pd.DataFrame, rule: str = "paper", margin: float = PAP
 
 
 def build_pairs(programs: pd.DataFrame, questions: pd.DataFrame, rule: str = "paper", margin: float = PAPER_MARGIN,
-                top: float = PAPER_TOP, floor: float = PAPER_FLOOR, validation_fraction: float = 0.1,
+                top: float = PAPER_TOP, floor: float = PAPER_FLOOR, heldout_fraction: float = 0.1,
                 seed: int = 0) -> pd.DataFrame:
     """Every qualifying pair of every question (schema ``05_pairs``); ``questions`` maps question_id -> question."""
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    if not 0.0 <= heldout_fraction < 1.0:
+        raise ValueError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
     text = dict(zip(questions[QUESTION_ID], questions["question"]))
     missing = set(programs[QUESTION_ID]) - set(text)
     if missing:
@@ -92,15 +76,15 @@ def build_pairs(programs: pd.DataFrame, questions: pd.DataFrame, rule: str = "pa
     pairs = pd.DataFrame(rows, columns=[c for c in PAIRS.column_names if c != "split"])
     qids = sorted(set(pairs[QUESTION_ID]))
     rng = np.random.default_rng(seed)
-    n_val = int(round(validation_fraction * len(qids)))
+    n_val = int(round(heldout_fraction * len(qids)))
     val = set(rng.permutation(qids)[:n_val].tolist()) if n_val else set()
-    pairs["split"] = ["validation" if q in val else "train" for q in pairs[QUESTION_ID]]
+    pairs["split"] = ["heldout" if q in val else "train" for q in pairs[QUESTION_ID]]
     return pairs
 
 
 def reference_pairs(programs: pd.DataFrame, questions: pd.DataFrame, pairs: pd.DataFrame | None = None,
                     margin: float = PAPER_MARGIN, floor: float = PAPER_FLOOR, per_question: int = 4,
-                    validation_fraction: float = 0.1) -> pd.DataFrame:
+                    heldout_fraction: float = 0.1) -> pd.DataFrame:
     """Extra pairs (schema ``05_pairs``), NOT the paper's: each question's verified reference (phase 03: it passes
     every filtered test, pass rate 1.0) as ``chosen`` over up to ``per_question`` distinct sampled programs with
     ``floor < s < 1 - margin`` as ``rejected`` (lowest pass rates first).
@@ -110,7 +94,7 @@ def reference_pairs(programs: pd.DataFrame, questions: pd.DataFrame, pairs: pd.D
     are model samples, so a reward model may learn to tell the authors apart rather than right from wrong; the
     notebook reports accuracy on the paper's own pairs separately. ``floor=-1`` admits zero-pass programs too.
     A question keeps its split from ``pairs`` where it has paper pairs; others are split by a hash of the id."""
-    from ..phases.p03_filter_tests import assign_split
+    from ..core.splits import assign_split
 
     ref = {q: r for q, r in zip(questions[QUESTION_ID], questions["reference"]) if isinstance(r, str) and r.strip()}
     text = dict(zip(questions[QUESTION_ID], questions["question"]))
@@ -125,18 +109,9 @@ def reference_pairs(programs: pd.DataFrame, questions: pd.DataFrame, pairs: pd.D
             rows.append({QUESTION_ID: qid, PROMPT: text[qid], CHOSEN: ref[qid], REJECTED: program,
                          "chosen_pass_rate": 1.0, "rejected_pass_rate": float(rate), "margin": 1.0 - float(rate)})
     out = pd.DataFrame(rows, columns=[c for c in PAIRS.column_names if c != "split"])
-    hashed = dict(zip(out[QUESTION_ID].unique(), assign_split(out[QUESTION_ID].unique(), validation_fraction)))
-    out["split"] = [known.get(q) or ("validation" if hashed[q] == "heldout" else "train") for q in out[QUESTION_ID]]
+    hashed = dict(zip(out[QUESTION_ID].unique(), assign_split(out[QUESTION_ID].unique(), heldout_fraction)))
+    out["split"] = [known.get(q) or ("heldout" if hashed[q] == "heldout" else "train") for q in out[QUESTION_ID]]
     return out
-
-
-def pair_stats(pairs: pd.DataFrame, programs: pd.DataFrame) -> dict:
-    """Number of pairs, questions with pairs, their share of all sampled questions (paper: 37.34%), pairs/question."""
-    n_questions = programs[QUESTION_ID].nunique()
-    with_pairs = pairs[QUESTION_ID].nunique()
-    return {"pairs": len(pairs), "questions": n_questions, "questions_with_pairs": with_pairs,
-            "fraction_with_pairs": with_pairs / n_questions if n_questions else 0.0,
-            "pairs_per_question_with_pairs": len(pairs) / with_pairs if with_pairs else 0.0}
 
 
 def hard_subset(programs: pd.DataFrame) -> pd.DataFrame:
@@ -162,19 +137,6 @@ def sensitivity(programs: pd.DataFrame, margins=(0.2, 0.3, 0.4, 0.5, 0.6), tops=
             rows.append({"margin": m, "top": t, "pairs": sum(counts),
                          "fraction_with_pairs": sum(c > 0 for c in counts) / n_questions if n_questions else 0.0})
     return pd.DataFrame(rows)
-
-
-HARD = register(Schema(
-    name="05_hard",
-    version=1,
-    doc="The RL 'hard' subset (paper's get_hard_data) that phase 08 trains on.",
-    columns=(
-        Column(QUESTION_ID, "str"),
-        Column("mean_pass_rate", "float"),
-        Column("std_pass_rate", "float"),
-        Column("n_programs", "int"),
-    ),
-))
 
 
 def plot_sensitivity(grid: pd.DataFrame):

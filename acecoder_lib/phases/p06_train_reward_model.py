@@ -27,59 +27,22 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
-from ..core.schemas import CHOSEN, PASS_RATE, PROGRAM, QUESTION_ID, REJECTED, SPLIT, Column, Schema, register
-
-MARKER = "acecoder_rm.json"       # written last by train_reward_model: a folder without it is unfinished
-LAYOUTS = ("sequence_classification", "value_head")
-VALUE_HEAD_KEYS = ("v_head.summary.weight", "v_head.summary.bias")
-
-HISTORY = register(Schema(
-    name="06_rm_history",
-    version=1,
-    doc="Training curve of the reward model, long format: one row per (step, split, metric).",
-    columns=(
-        Column("step", "int"),
-        Column("epoch", "float"),
-        Column(SPLIT, "str", doc="train | eval"),
-        Column("metric", "str", doc="loss | accuracy | margin | learning_rate | grad_norm"),
-        Column("value", "float"),
-    ),
-))
-PAIR_SCORES = register(Schema(
-    name="06_rm_pair_scores",
-    version=1,
-    doc="The trained reward model's scores of every pair of 05_pairs (train and validation).",
-    columns=(
-        Column(QUESTION_ID, "str"),
-        Column(SPLIT, "str", doc="the pair's split in 05_pairs (train | validation)"),
-        Column("kind", "str", doc="sampled (the paper's rule on 04's programs) | reference (pairs.reference_pairs)"),
-        Column("r_chosen", "float"),
-        Column("r_rejected", "float"),
-        Column("chosen_pass_rate", "float"),
-        Column("rejected_pass_rate", "float"),
-        Column("correct", "bool", doc="r_chosen > r_rejected"),
-    ),
-))
-PROGRAM_SCORES = register(Schema(
-    name="06_rm_program_scores",
-    version=1,
-    doc="The reward model's score of sampled programs (04_programs) against their true pass rate, for calibration.",
-    columns=(
-        Column(QUESTION_ID, "str"),
-        Column("sample", "int"),
-        Column(SPLIT, "str", doc="validation when the question's pairs were held out (or it had none), else train"),
-        Column(PASS_RATE, "float"),
-        Column("score", "float"),
-    ),
-))
-
-
-class RewardModelError(RuntimeError):
-    """A reward-model folder is missing, unfinished or of an unknown layout; the message says which and why."""
+from ..core.paths import checkpoints
+from ..core.schemas import (
+    CHOSEN,
+    PAIR_SCORES,
+    PASS_RATE,
+    PROGRAM,
+    PROGRAM_SCORES,
+    QUESTION_ID,
+    REJECTED,
+    RM_HISTORY,
+    SPLIT,
+)
+from ..llm.reward_model import MARKER, RewardModel, RewardModelError, encode
 
 
 @dataclass
@@ -106,20 +69,18 @@ class RMTrainConfig:
     gradient_checkpointing: bool = False
 
 
-def chat_text(tokenizer, question: str, program: str) -> str:
-    """The one text both training and scoring tokenize (no generation prompt: the assistant turn is complete)."""
-    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": program}]
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False)
-    return f"{question}\n\n{program}"
+PAIRS_SOURCES = ("sampled", "sampled+reference")
 
 
-def encode(tokenizer, question: str, program: str, max_length: int) -> list[int]:
-    """Token ids of ``chat_text``, left-truncated to the last ``max_length`` tokens."""
-    if max_length < 8:
-        raise ValueError(f"max_length must be >= 8, got {max_length}")
-    ids = tokenizer(chat_text(tokenizer, question, program), add_special_tokens=False)["input_ids"]
-    return ids[-max_length:]
+def training_pairs(sampled: pd.DataFrame, reference: pd.DataFrame, source: str = "sampled") -> pd.DataFrame:
+    """The pairs the reward model trains and is evaluated on, with a ``kind`` column (sampled | reference):
+    phase 05's pairs (the paper's), plus its reference pairs when ``source`` is ``sampled+reference``."""
+    if source not in PAIRS_SOURCES:
+        raise ValueError(f"unknown PAIRS_SOURCE {source!r}: use one of {PAIRS_SOURCES}")
+    frames = [sampled.assign(kind="sampled")]
+    if source == "sampled+reference":
+        frames.append(reference.assign(kind="reference"))
+    return pd.concat(frames, ignore_index=True)
 
 
 def pair_dataset(pairs: pd.DataFrame, tokenizer, max_length: int):
@@ -151,10 +112,6 @@ def _load_backbone(base: str, dtype=None):
     return tok, model, path
 
 
-def _checkpoints(folder: Path) -> list[Path]:
-    return sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
-
-
 def history_frame(log_history: list[dict]) -> pd.DataFrame:
     """trl/transformers ``state.log_history`` as the long ``06_rm_history`` frame."""
     names = {"loss": ("train", "loss"), "learning_rate": ("train", "learning_rate"), "grad_norm": ("train", "grad_norm"),
@@ -167,7 +124,7 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
             if isinstance(value, (int, float)) and math.isfinite(value):
                 rows.append({"step": int(entry.get("step", 0)), "epoch": float(entry.get("epoch", 0.0) or 0.0),
                              SPLIT: split, "metric": metric, "value": float(value)})
-    return pd.DataFrame(rows, columns=HISTORY.column_names)
+    return pd.DataFrame(rows, columns=RM_HISTORY.column_names)
 
 
 def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: RMTrainConfig | None = None,
@@ -216,7 +173,7 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
     trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                             processing_class=tok)
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=bool(_checkpoints(ckpt_dir)) or None)
+    trainer.train(resume_from_checkpoint=bool(checkpoints(ckpt_dir)) or None)
     seconds = time.perf_counter() - started
     if eval_ds is not None:
         trainer.evaluate()
@@ -273,120 +230,6 @@ def train_or_load(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: R
     return history, {**json.loads((out_dir / MARKER).read_text()), "reused": False}
 
 
-def _safetensors_files(folder: Path) -> list[Path]:
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        return sorted({folder / f for f in json.loads(index.read_text())["weight_map"].values()})
-    return sorted(folder.glob("*.safetensors"))
-
-
-def detect_layout(folder: str | Path) -> str:
-    """``sequence_classification`` or ``value_head`` (see the module docstring); RewardModelError otherwise."""
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise RewardModelError(f"{folder} is not a model folder (no config.json)")
-    marker = folder / MARKER
-    if marker.is_file():
-        return json.loads(marker.read_text())["layout"]
-    from safetensors import safe_open
-
-    for file in _safetensors_files(folder):
-        with safe_open(str(file), framework="pt") as f:
-            if VALUE_HEAD_KEYS[0] in f.keys():
-                return "value_head"
-    archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
-    if any(a.endswith("ForSequenceClassification") for a in archs):
-        return "sequence_classification"
-    raise RewardModelError(f"{folder} is neither a sequence-classification reward model nor a value-head (AceCodeRM) "
-                           f"checkpoint: no {VALUE_HEAD_KEYS[0]} tensor, architectures {archs}")
-
-
-class RewardModel:
-    """A loaded reward model; ``score`` batches (length-sorted), pads right and truncates like training did."""
-
-    def __init__(self, folder: str | Path, device: str | None = None, dtype=None, max_length: int | None = None):
-        import torch
-        from transformers import AutoTokenizer
-
-        self.folder = Path(folder)
-        if self.folder.is_dir() and (self.folder / "checkpoints").is_dir() and not (self.folder / MARKER).is_file() \
-                and not (self.folder / "config.json").is_file():
-            raise RewardModelError(f"{self.folder} holds checkpoints but no finished model: training did not end; "
-                                   f"rerun train_reward_model to resume")
-        self.layout = detect_layout(self.folder)
-        marker = json.loads((self.folder / MARKER).read_text()) if (self.folder / MARKER).is_file() else {}
-        self.max_length = int(max_length or marker.get("max_length") or 2048)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = dtype or torch.float32
-        self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        if self.layout == "sequence_classification":
-            from transformers import AutoModelForSequenceClassification
-            self.model = AutoModelForSequenceClassification.from_pretrained(self.folder, dtype=dtype)
-            self.model.config.pad_token_id = self.model.config.pad_token_id or self.tokenizer.pad_token_id
-            self.head = None
-        else:
-            from safetensors import safe_open
-            from transformers import AutoModelForCausalLM
-            from transformers.utils import logging as hf_logging
-
-            verbosity = hf_logging.get_verbosity()
-            hf_logging.set_verbosity_error()  # the v_head tensors are "unexpected" for the plain causal LM: expected
-            try:
-                self.model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=dtype)
-            finally:
-                hf_logging.set_verbosity(verbosity)
-            tensors = {}
-            for file in _safetensors_files(self.folder):
-                with safe_open(str(file), framework="pt") as f:
-                    tensors.update({k: f.get_tensor(k) for k in VALUE_HEAD_KEYS if k in f.keys()})
-            if set(tensors) != set(VALUE_HEAD_KEYS):
-                raise RewardModelError(f"{self.folder}: value-head checkpoint lacks {sorted(set(VALUE_HEAD_KEYS) - set(tensors))}")
-            weight = tensors[VALUE_HEAD_KEYS[0]]
-            self.head = torch.nn.Linear(weight.shape[1], 1, bias=True)
-            self.head.load_state_dict({"weight": weight.float(), "bias": tensors[VALUE_HEAD_KEYS[1]].float()})
-            self.head.to(self.device)
-        self.model.to(self.device).eval()
-
-    @classmethod
-    def load(cls, folder: str | Path, **kw) -> "RewardModel":
-        return cls(folder, **kw)
-
-    def _forward(self, batch: list[list[int]]) -> list[float]:
-        import torch
-
-        pad = self.tokenizer.pad_token_id
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch], device=self.device)
-        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch], device=self.device)
-        with torch.no_grad():
-            if self.head is None:
-                return self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float().tolist()
-            hidden = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
-            last = hidden[torch.arange(len(batch), device=self.device), mask.sum(-1) - 1]
-            return self.head(last.float()).squeeze(-1).tolist()
-
-    def score_many(self, questions: Sequence[str], programs: Sequence[str], batch_size: int = 8) -> list[float]:
-        """One score per (question, program) pair, in order."""
-        if len(questions) != len(programs):
-            raise ValueError(f"{len(questions)} questions but {len(programs)} programs")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        encoded = [encode(self.tokenizer, q, p, self.max_length) for q, p in zip(questions, programs)]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        scores = [0.0] * len(encoded)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            for i, s in zip(chunk, self._forward([encoded[i] for i in chunk])):
-                scores[i] = float(s)
-        return scores
-
-    def score(self, question: str, programs: Sequence[str], batch_size: int = 8) -> list[float]:
-        """Scores of ``programs`` for one ``question`` (higher: more likely to pass the tests)."""
-        return self.score_many([question] * len(programs), list(programs), batch_size=batch_size)
-
-
 def score_pairs(rm: RewardModel, pairs: pd.DataFrame, batch_size: int = 8) -> pd.DataFrame:
     """``06_rm_pair_scores`` rows: the model's score of each pair's chosen and rejected program."""
     n = len(pairs)
@@ -400,21 +243,6 @@ def score_pairs(rm: RewardModel, pairs: pd.DataFrame, batch_size: int = 8) -> pd
     return out[PAIR_SCORES.column_names]
 
 
-def pair_accuracy(scored: pd.DataFrame, by: Sequence[str] = (SPLIT,)) -> pd.DataFrame:
-    """Per group of ``by``: pairs, accuracy (share with r_chosen > r_rejected; chance is 0.5), a bootstrap 95% CI
-    of the accuracy over pairs, and the mean score margin."""
-    from ..core.metrics import bootstrap_ci
-
-    rows = []
-    for key, group in scored.groupby(list(by), sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        correct = group["correct"].astype(float).to_numpy()
-        lo, hi = bootstrap_ci(correct) if len(correct) > 1 else (float("nan"), float("nan"))
-        rows.append({**dict(zip(by, key)), "pairs": len(group), "accuracy": float(correct.mean()), "ci_low": lo,
-                     "ci_high": hi, "mean_margin": float((group["r_chosen"] - group["r_rejected"]).mean())})
-    return pd.DataFrame(rows, columns=[*by, "pairs", "accuracy", "ci_low", "ci_high", "mean_margin"])
-
-
 def score_programs(rm: RewardModel, programs: pd.DataFrame, questions: pd.DataFrame, held_out: set[str],
                    batch_size: int = 8) -> pd.DataFrame:
     """``06_rm_program_scores``: every program of ``programs`` (non-empty code) scored against its question."""
@@ -422,39 +250,9 @@ def score_programs(rm: RewardModel, programs: pd.DataFrame, questions: pd.DataFr
     rows = programs[programs[PROGRAM].str.strip() != ""]
     scores = rm.score_many([text[q] for q in rows[QUESTION_ID]], list(rows[PROGRAM]), batch_size)
     out = pd.DataFrame({QUESTION_ID: rows[QUESTION_ID].to_numpy(), "sample": rows["sample"].to_numpy(),
-                        SPLIT: ["validation" if q in held_out else "train" for q in rows[QUESTION_ID]],
+                        SPLIT: ["heldout" if q in held_out else "train" for q in rows[QUESTION_ID]],
                         PASS_RATE: rows[PASS_RATE].astype(float).to_numpy(), "score": scores})
     return out[PROGRAM_SCORES.column_names]
-
-
-def calibration(scores: pd.DataFrame) -> dict:
-    """Spearman rank correlation of score vs true pass rate per split: over all programs, and within questions
-    (the mean of per-question correlations, questions with a constant pass rate skipped: what Best-of-N needs)."""
-    out = {}
-    for split, group in scores.groupby(SPLIT):
-        overall = group["score"].corr(group[PASS_RATE], method="spearman") if group[PASS_RATE].nunique() > 1 else float("nan")
-        within = [g["score"].corr(g[PASS_RATE], method="spearman") for _, g in group.groupby(QUESTION_ID)
-                  if g[PASS_RATE].nunique() > 1 and g["score"].nunique() > 1]
-        out[split] = {"programs": len(group), "spearman": float(overall),
-                      "spearman_within_question": float(pd.Series(within).mean()) if within else float("nan"),
-                      "questions_with_spread": len(within)}
-    return out
-
-
-def plot_accuracy(table: pd.DataFrame):
-    """Pair accuracy per group with its 95% CI, against the 50% chance line."""
-    import plotly.graph_objects as go
-
-    labels = [" / ".join(str(v) for v in row) for row in table.drop(
-        columns=["pairs", "accuracy", "ci_low", "ci_high", "mean_margin"]).itertuples(index=False)]
-    fig = go.Figure(go.Bar(x=labels, y=table["accuracy"], text=[f"{a:.0%} of {n}" for a, n in
-                                                                  zip(table["accuracy"], table["pairs"])],
-                           error_y={"type": "data", "symmetric": False, "array": table["ci_high"] - table["accuracy"],
-                                    "arrayminus": table["accuracy"] - table["ci_low"]}))
-    fig.add_hline(y=0.5, line_dash="dash", annotation_text="chance (50%)")
-    fig.update_layout(title="Reward model: share of pairs ranked right (95% bootstrap CI)", yaxis_range=[0, 1.05],
-                      yaxis_title="pair accuracy")
-    return fig
 
 
 def plot_history(history: pd.DataFrame):

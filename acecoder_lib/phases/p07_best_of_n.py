@@ -23,59 +23,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..llm import prompts
-from ..execution import split_test_code
-from ..core.metrics import bootstrap_ci
 from ..code.testgen import rank_by_tests
-from ..core.schemas import ENTRY_POINT, PASS_RATE, PROGRAM, QUESTION, QUESTION_ID, TESTS, Column, Schema, register
+from ..core.metrics import bootstrap_ci
+from ..core.schemas import (
+    BON_PROBLEMS,
+    BON_RESULTS,
+    BON_SAMPLES,
+    ENTRY_POINT,
+    PROGRAM,
+    QUESTION,
+    QUESTION_ID,
+    STRATEGIES,
+    TESTS,
+)
+from ..execution import split_test_code
+from ..solutions import messages_for, sample_programs
 
-STRATEGIES = ("greedy", "average", "random", "oracle", "reward_model", "test_majority")
 PAPER_TEMPERATURE = 1.0  # PAPER_FACTS S6: top-p sampling at temperature 1.0
-
-PROBLEMS = register(Schema(
-    name="07_problems",
-    version=1,
-    doc="Evaluation problems of phase 07: the prompt each strategy sees and the hidden tests that decide correctness.",
-    columns=(
-        Column(QUESTION_ID, "str", doc="benchmark task id or held-out question id"),
-        Column("benchmark", "str", doc="humaneval | heldout | humaneval+ | mbpp+ ..."),
-        Column(QUESTION, "str", doc="the text the reward model and the test generator see"),
-        Column(TESTS, "list[str]", doc="hidden tests, one snippet each"),
-        Column(ENTRY_POINT, "str"),
-        Column("prompt_style", "str", doc="eval (evalplus's prompt with the raw signature+docstring) | solve (paper's)"),
-        Column("shown_tests", "list[str]", doc="tests shown in the solve prompt (held-out questions: the first 2)"),
-    ),
-))
-SAMPLES = register(Schema(
-    name="07_programs",
-    version=1,
-    doc="Every program phase 07 drew (greedy and sampled), executed on the hidden tests, scored by the RM and "
-        "checked against the policy's generated tests.",
-    columns=(
-        Column(QUESTION_ID, "str"), Column("benchmark", "str"),
-        Column("kind", "str", doc="greedy | sample"),
-        Column("sample", "int", doc="0..N-1 for samples, 0 for greedy"),
-        Column(PROGRAM, "str"), Column("extraction", "str"), Column("status", "str"),
-        Column("n_tests", "int"), Column("n_passed", "int"), Column(PASS_RATE, "float"),
-        Column("correct", "bool", doc="passes every hidden test"),
-        Column("rm_score", "float", nullable=True, doc="reward-model score (NaN without a reward model)"),
-        Column("generated_passed", "list[int]", doc="1/0 per generated test of the question, in order"),
-    ),
-))
-GENERATED_TESTS = register(Schema(
-    name="07_generated_tests",
-    version=1,
-    doc="Unit tests the policy wrote for each evaluation problem (for the test_majority strategy).",
-    columns=(Column(QUESTION_ID, "str"), Column("benchmark", "str"), Column(TESTS, "list[str]"),
-             Column("dropped", "json", doc="reason -> count of snippets dropped by testgen.parse_tests")),
-))
-RESULTS = register(Schema(
-    name="07_results",
-    version=1,
-    doc="Best-of-N accuracy per benchmark, strategy and N, with a bootstrap 95% CI over questions.",
-    columns=(Column("benchmark", "str"), Column("strategy", "str"), Column("n", "int"), Column("questions", "int"),
-             Column("accuracy", "float"), Column("ci_low", "float"), Column("ci_high", "float")),
-))
 
 
 def humaneval_problems(evalset: pd.DataFrame, limit: int = 0) -> pd.DataFrame:
@@ -89,7 +53,7 @@ def humaneval_problems(evalset: pd.DataFrame, limit: int = 0) -> pd.DataFrame:
     empty = out[out[TESTS].map(len) == 0]
     if len(empty):
         raise ValueError(f"{len(empty)} problem(s) have no test snippet, e.g. {empty[QUESTION_ID].iloc[0]}")
-    return out[PROBLEMS.column_names]
+    return out[BON_PROBLEMS.column_names]
 
 
 def heldout_problems(questions: pd.DataFrame, limit: int = 0, n_tests_shown: int = 2) -> pd.DataFrame:
@@ -101,14 +65,7 @@ def heldout_problems(questions: pd.DataFrame, limit: int = 0, n_tests_shown: int
                         QUESTION: rows[QUESTION].to_numpy(), TESTS: [list(t) for t in rows[TESTS]],
                         ENTRY_POINT: rows[ENTRY_POINT].to_numpy(), "prompt_style": "solve"})
     out["shown_tests"] = [list(t)[:n_tests_shown] for t in rows[TESTS]]
-    return out[PROBLEMS.column_names]
-
-
-def messages_for(problems: pd.DataFrame) -> list[list[dict]]:
-    """The policy's chat per problem: evalplus's prompt for HumanEval-style rows, the paper's solve prompt else."""
-    return [prompts.eval_messages(p.question) if p.prompt_style == "eval" else
-            prompts.solve_messages(p.question, list(p.shown_tests), n_tests_shown=len(p.shown_tests))
-            for p in problems.itertuples()]
+    return out[BON_PROBLEMS.column_names]
 
 
 def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4, temperature: float = PAPER_TEMPERATURE,
@@ -116,8 +73,6 @@ def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4
                   namespace: str | None = None, progress=None) -> pd.DataFrame:
     """``n`` samples per problem drawn in blocks of ``block`` (block b uses seed + b and is cached on its own), so
     asking for a larger ``n`` later reuses the blocks already drawn. Rows as ``sampling.sample_programs``."""
-    from ..phases.p04_sample_programs import sample_programs
-
     if n < 1 or block < 1:
         raise ValueError(f"n and block must be >= 1, got n={n}, block={block}")
     messages = messages_for(problems)
@@ -131,51 +86,11 @@ def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4
     return out[out["sample"] < n].sort_values([QUESTION_ID, "sample"], kind="stable").reset_index(drop=True)
 
 
-def greedy(problems: pd.DataFrame, backend, cache, max_new_tokens: int = 512, batch_size: int = 4,
-           namespace: str | None = None) -> pd.DataFrame:
-    """One temperature-0 program per problem (rows as ``sampling.sample_programs``)."""
-    from ..phases.p04_sample_programs import sample_programs
-
-    return sample_programs(problems, backend, cache, n=1, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens,
-                           batch_size=batch_size, namespace=namespace, messages=messages_for(problems))
-
-
-def generate_tests(problems: pd.DataFrame, backend, cache, n_tests: int = 5, max_new_tokens: int = 256,
-                   batch_size: int = 4, namespace: str | None = None, style: str = "assert", n_samples: int = 1,
-                   temperature: float = 0.0, max_tests: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """``07_generated_tests``: the policy's own unit tests per problem (cached), parsed and validated. With
-    ``n_samples`` > 1 (and a temperature), the answers' tests are pooled, duplicates dropped, at most ``max_tests``."""
-    import json
-
-    from ..core.cache import cached_generate
-    from ..code.testgen import parse_tests
-
-    msgs = [prompts.test_messages(p.question, p.entry_point, n_tests=n_tests, style=style) for p in problems.itertuples()]
-    failures: dict[int, str] = {}
-    outs = cached_generate(backend, msgs, cache, namespace=namespace or backend.namespace, batch_size=batch_size,
-                           failures=failures, n=n_samples, temperature=temperature, top_p=1.0,
-                           max_new_tokens=max_new_tokens, seed=seed)
-    rows = []
-    for i, (p, m, answers) in enumerate(zip(problems.itertuples(), msgs, outs)):
-        tests, dropped = [], {"backend_error": 1} if i in failures else {}
-        for answer in answers:
-            parsed = parse_tests(m[-1]["content"] + (answer or ""), p.entry_point, max_tests=n_tests)
-            for reason, count in parsed.dropped.items():
-                dropped[reason] = dropped.get(reason, 0) + count
-            for t in parsed.tests:
-                if t in tests:
-                    dropped["duplicate"] = dropped.get("duplicate", 0) + 1
-                elif max_tests is None or len(tests) < max_tests:
-                    tests.append(t)
-        rows.append({QUESTION_ID: p.question_id, "benchmark": p.benchmark, TESTS: tests, "dropped": json.dumps(dropped)})
-    return pd.DataFrame(rows, columns=GENERATED_TESTS.column_names)
-
-
 def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.DataFrame | None, engine,
              rm=None, generated: pd.DataFrame | None = None, rm_batch_size: int = 8) -> pd.DataFrame:
     """``07_programs``: greedy and sampled programs executed on the hidden tests, scored by ``rm`` (a
     ``reward_model.RewardModel``; NaN without one; an empty program scores -inf) and run on the generated tests."""
-    from ..phases.p04_sample_programs import execute_samples
+    from ..solutions import execute_samples
 
     frames = [samples.assign(kind="sample")]
     if greedy_samples is not None:
@@ -202,7 +117,7 @@ def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.D
         executed["generated_passed"] = [[int(v == "pass") for v in r.verdicts] for r in results]
     else:
         executed["generated_passed"] = [[] for _ in range(len(executed))]
-    return executed[SAMPLES.column_names].reset_index(drop=True)
+    return executed[BON_SAMPLES.column_names].reset_index(drop=True)
 
 
 def _subsets(n_drawn: int, n: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -254,25 +169,28 @@ def evaluate(table: pd.DataFrame, ns: list[int], subsets: int = 50, seed: int = 
         lo, hi = bootstrap_ci(values, n_boot=n_boot, seed=seed) if len(values) > 1 else (float("nan"), float("nan"))
         rows.append({"benchmark": bench, "strategy": strategy, "n": int(n), "questions": len(values),
                      "accuracy": float(values.mean()), "ci_low": float(lo), "ci_high": float(hi)})
-    return pd.DataFrame(rows, columns=RESULTS.column_names)
+    return pd.DataFrame(rows, columns=BON_RESULTS.column_names)
 
 
-def table2(results: pd.DataFrame) -> pd.DataFrame:
-    """Table-2 shape: one row per (strategy, N), one column per benchmark, accuracy in percent."""
-    shown = results.assign(label=[s if s == "greedy" else f"{s}@{n}" for s, n in zip(results["strategy"], results["n"])])
-    shown = shown[(shown["strategy"] != "greedy") | (shown["n"] == shown["n"].min())]
-    wide = shown.pivot_table(index="label", columns="benchmark", values="accuracy", sort=False) * 100
-    order = {s: i for i, s in enumerate(STRATEGIES)}
-    keys = sorted(wide.index, key=lambda l: (order.get(l.split("@")[0], 99), int(l.split("@")[1]) if "@" in l else 0))
-    return wide.loc[keys].round(1)
 
 
-def plot_accuracy_vs_n(results: pd.DataFrame):
-    """Accuracy against N per strategy (log2 x axis), one panel per benchmark, CI as error bars."""
-    import plotly.express as px
+def eval_problems(benchmarks: list[str], questions: pd.DataFrame, humaneval_limit: int = 0, heldout_limit: int = 0,
+                  load=None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``07_problems`` rows of every benchmark asked for (``heldout``: phase 03's held-out questions; any other name:
+    an evalplus-format eval set through ``load``, ``core.datasets.load_eval_set`` by default), and {benchmark: why}
+    for the ones that are not available here (a missing evalplus file is skipped with its reason, not an error)."""
+    from ..core import datasets
 
-    fig = px.line(results, x="n", y="accuracy", color="strategy", facet_col="benchmark", markers=True, log_x=True,
-                  error_y=results["ci_high"] - results["accuracy"], error_y_minus=results["accuracy"] - results["ci_low"],
-                  title="Best-of-N: accuracy against the number of samples (95% bootstrap CI over questions)")
-    fig.update_yaxes(range=[0, 1.02], title="accuracy")
-    return fig
+    load = load or datasets.load_eval_set
+    frames, skipped = [], {}
+    for name in benchmarks:
+        if name == "heldout":
+            frames.append(heldout_problems(questions, heldout_limit))
+            continue
+        try:
+            frames.append(humaneval_problems(load(name), humaneval_limit))
+        except datasets.DataError as exc:
+            skipped[name] = str(exc).splitlines()[0]
+    if not frames:
+        raise ValueError(f"none of the benchmarks {benchmarks} is available: {skipped}")
+    return pd.concat(frames, ignore_index=True), skipped

@@ -22,7 +22,6 @@ functions' own timers) and the rest (log-probs, loss, optimiser).
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,39 +29,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.paths import checkpoints
+from ..core.schemas import ENTRY_POINT, QUESTION, QUESTION_ID, RL_STEPS, TESTS
 from ..llm import prompts
-from ..core.schemas import ENTRY_POINT, QUESTION, QUESTION_ID, TESTS, Column, Schema, register
+from ..rewards import RMReward, make_rule_reward
 
 ALGORITHMS = ("grpo", "rloo")
 REWARDS = ("rule", "reward_model", "mix")
 MARKER = "acecoder_rl.json"
 PAPER = {"rollout_questions": 256, "samples": 8, "train_batch": 128, "lr": 5e-7, "kl": 0.01, "episodes": 1,
          "prompt_tokens": 2048, "completion_tokens": 2048}  # PAPER_FACTS S7
-
-STEPS = register(Schema(
-    name="08_rl_steps",
-    version=1,
-    doc="One row per (reward type, optimisation step): rewards, rule pass rate, lengths, time split.",
-    columns=(
-        Column("reward", "str", doc="rule | reward_model | mix: what the policy was trained on"),
-        Column("step", "int"),
-        Column("train_reward", "float", doc="the weighted reward the policy optimised (mean over completions)"),
-        Column("rule_pass_rate", "float", doc="share of the step's completions passing every test (always computed)"),
-        Column("rm_reward", "float", nullable=True, doc="mean reward-model score (NaN when no RM is used)"),
-        Column("mean_length", "float", doc="mean completion length in tokens"),
-        Column("no_code_frac", "float", doc="share of completions with no extractable code"),
-        Column("kl", "float", nullable=True),
-        Column("generation_s", "float"), Column("reward_s", "float"), Column("optimisation_s", "float"),
-        Column("step_s", "float"),
-    ),
-))
-EVAL = register(Schema(
-    name="08_rl_eval",
-    version=1,
-    doc="Greedy pass@1 before and after RL, one row per (policy, problem).",
-    columns=(Column("policy", "str", doc="base | rl-<reward>"), Column(QUESTION_ID, "str"), Column("benchmark", "str"),
-             Column("correct", "bool"), Column("pass_rate", "float"), Column("extraction", "str")),
-))
 
 
 @dataclass
@@ -103,38 +79,8 @@ def rl_dataset(questions: pd.DataFrame, tokenizer, n_tests_shown: int = 2):
                                        QUESTION_ID: questions[QUESTION_ID].tolist()})
 
 
-class RMReward:
-    """trl reward function: the reward model's score of (question, program extracted from prefill + completion)."""
-
-    __name__ = "reward_model"
-
-    def __init__(self, rm, prefix: str = prompts.SOLVE_PREFILL, batch_size: int = 8):
-        self.rm, self.prefix, self.batch_size = rm, prefix, batch_size
-        self.seconds: list[float] = []
-
-    def __call__(self, prompts=None, completions=None, **kwargs) -> list[float]:
-        from ..code.extract import build_program, extract_code
-        from ..rewards import completion_text
-
-        t0 = time.perf_counter()
-        questions, eps = kwargs[QUESTION], kwargs.get(ENTRY_POINT) or [None] * len(completions)
-        programs = []
-        for comp, ep in zip(completions, eps):
-            ex = extract_code(self.prefix + completion_text(comp), ep or None)
-            programs.append(build_program(ex.code) if ex.runnable else "")
-        idx = [i for i, p in enumerate(programs) if p.strip()]
-        scores = self.rm.score_many([questions[i] for i in idx], [programs[i] for i in idx], self.batch_size) if idx else []
-        floor = (min(scores) - 1.0) if scores else 0.0
-        out = [floor] * len(programs)
-        for i, s in zip(idx, scores):
-            out[i] = float(s)
-        self.seconds.append(time.perf_counter() - t0)
-        return out
-
-
 def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None) -> tuple[list, list[float]]:
     """(reward functions, weights) for trl: the rule reward first (always), the RM second when used."""
-    from ..rewards import make_rule_reward
 
     config = config or RLConfig()
     if kind not in REWARDS:
@@ -196,11 +142,6 @@ class _Timing:
         model.generate = timed_generate
 
 
-def _checkpoints(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                  key=lambda p: int(p.name.split("-")[-1]))
-
-
 def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward_names: list[str]) -> pd.DataFrame:
     """``08_rl_steps`` rows from trl's log history (one entry per step at logging_steps=1) and the timer."""
     times = {t["step"]: t for t in timing}
@@ -217,7 +158,21 @@ def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward
                      "no_code_frac": float(e.get(f"{rule}/no_code_frac", float("nan"))),
                      "kl": float(e.get("kl", float("nan"))),
                      **{k: float(t.get(k, float("nan"))) for k in ("generation_s", "reward_s", "optimisation_s", "step_s")}})
-    return pd.DataFrame(rows, columns=STEPS.column_names)
+    return pd.DataFrame(rows, columns=RL_STEPS.column_names)
+
+
+def training_fingerprint(dataset, base: str, config: RLConfig, reward_funcs: list, reward_weights: list[float],
+                         reward_name: str) -> str:
+    """sha256 of what determines a trained policy: base model, config, rewards (with the reward model's identity)
+    and weights, and every row of the training set."""
+    import hashlib
+
+    rewards = [getattr(f, "fingerprint", None) or getattr(f, "__name__", type(f).__name__) for f in reward_funcs]
+    head = {"base": str(base), "config": asdict(config), "rewards": rewards, "weights": list(reward_weights),
+            "reward_name": reward_name}
+    h = hashlib.sha256(json.dumps(head, sort_keys=True, default=str).encode())
+    h.update(json.dumps(dataset.to_dict(), sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
 
 
 def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, reward_weights: list[float],
@@ -226,7 +181,8 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
     """RL of the policy ``base`` (registry name or folder) on ``dataset``; the final model goes to
     ``out_dir/final`` (a standard transformers folder), checkpoints to ``out_dir/checkpoints`` (a rerun after a
     crash resumes from the last one, and they are deleted once the final model is saved unless
-    ``keep_checkpoints``; a finished ``out_dir`` returns its saved step log without training)."""
+    ``keep_checkpoints``; a finished ``out_dir`` of the same ``training_fingerprint`` returns its saved step log without
+    training, one of another fingerprint is wiped and trained anew)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -239,8 +195,15 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
         raise ValueError(f"per_device_batch_size ({config.per_device_batch_size}) must be a multiple of "
                          f"num_generations ({config.num_generations})")
     out_dir = Path(out_dir)
+    fingerprint = training_fingerprint(dataset, base, config, reward_funcs, reward_weights, reward_name)
+    stamp = out_dir / "fingerprint.txt"
+    if out_dir.exists() and (not stamp.is_file() or stamp.read_text().strip() != fingerprint):
+        import shutil
+        shutil.rmtree(out_dir)  # trained (or half-trained) on other inputs: never reused, never resumed
     if (out_dir / MARKER).is_file():
-        return pd.read_json(out_dir / "steps.json", orient="records").reindex(columns=STEPS.column_names)
+        return pd.read_json(out_dir / "steps.json", orient="records").reindex(columns=RL_STEPS.column_names)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
     path = Path(base) if Path(base).is_dir() else models.resolve_model(base)
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
@@ -262,13 +225,15 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
                   use_vllm=config.use_vllm, reward_weights=reward_weights, dataloader_num_workers=0,
                   gradient_checkpointing=config.gradient_checkpointing)
     if config.algorithm == "grpo":
-        from trl import GRPOConfig as Config, GRPOTrainer as Trainer
+        from trl import GRPOConfig as Config
+        from trl import GRPOTrainer as Trainer
     else:
-        from trl import RLOOConfig as Config, RLOOTrainer as Trainer
+        from trl import RLOOConfig as Config
+        from trl import RLOOTrainer as Trainer
     trainer = Trainer(model=model, reward_funcs=reward_funcs, args=Config(**common), train_dataset=dataset,
                       processing_class=tok, callbacks=[timing.callback])
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=bool(_checkpoints(out_dir / "checkpoints")) or None)
+    trainer.train(resume_from_checkpoint=bool(checkpoints(out_dir / "checkpoints")) or None)
     seconds = time.perf_counter() - started
     final = out_dir / "final"
     trainer.model.save_pretrained(final)
@@ -314,34 +279,37 @@ def plot_steps(steps: pd.DataFrame):
     return fig
 
 
-def time_split(steps: pd.DataFrame) -> pd.DataFrame:
-    """Mean seconds per step spent in generation, reward and optimisation, per reward type."""
-    cols = ["generation_s", "reward_s", "optimisation_s", "step_s"]
-    out = steps.groupby("reward")[cols].mean()
-    for c in cols[:-1]:
-        out[c.replace("_s", "_share")] = out[c] / out["step_s"]
-    return out.round(3)
 
 
-def before_after(evals: pd.DataFrame) -> pd.DataFrame:
-    """Table-3 shape: greedy pass@1 (%) per policy (rows) and benchmark (columns)."""
-    return (evals.pivot_table(index="policy", columns="benchmark", values="correct", aggfunc="mean") * 100).round(1)
+def policy_stamp(folder: str | Path) -> str:
+    """A short hash that changes whenever the policy in ``folder`` is retrained: its run's MARKER (config, steps,
+    time) when it is one of ours, else the folder's name. Keys the evaluation cache, so a retrained policy is never
+    scored from the previous one's cached answers."""
+    import hashlib
+
+    marker = Path(folder).parent / MARKER
+    return hashlib.sha256((marker.read_text() if marker.is_file() else str(folder)).encode()).hexdigest()[:12]
 
 
-def plot_before_after(evals: pd.DataFrame):
-    """Greedy pass@1 per policy and benchmark, with a bootstrap 95% CI over problems."""
-    import plotly.graph_objects as go
+def evaluate_policies(policies: dict[str, str], problems: pd.DataFrame, engine, cache, backend: str = "transformers",
+                      max_new_tokens: int = 512) -> pd.DataFrame:
+    """``08_rl_eval``: one greedy program per problem from each policy ({name: model folder}), run against the
+    problem's tests; ``correct`` means every test passed."""
+    from ..llm.generation import make_backend
+    from ..solutions import execute_samples, greedy
 
-    from ..core.metrics import bootstrap_ci
-
-    fig = go.Figure()
-    for policy, g in evals.groupby("policy", sort=False):
-        xs, ys, lo, hi = [], [], [], []
-        for bench, b in g.groupby("benchmark", sort=True):
-            values = b["correct"].astype(float).to_numpy()
-            ci = bootstrap_ci(values) if len(values) > 1 else (values.mean(), values.mean())
-            xs.append(bench), ys.append(values.mean()), lo.append(values.mean() - ci[0]), hi.append(ci[1] - values.mean())
-        fig.add_bar(name=policy, x=xs, y=ys, error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo})
-    fig.update_layout(barmode="group", title="Greedy pass@1 before and after RL (95% bootstrap CI over problems)",
-                      yaxis_range=[0, 1.02], yaxis_title="pass@1")
-    return fig
+    benchmark = dict(zip(problems[QUESTION_ID], problems["benchmark"]))
+    evals = []
+    for name, folder in policies.items():
+        policy = make_backend(backend, folder)
+        try:
+            drawn = greedy(problems, policy, cache, max_new_tokens=max_new_tokens,
+                           namespace=f"{backend}:{name}:{policy_stamp(folder)}")
+        finally:
+            policy.close()
+        done = execute_samples(drawn, problems, engine)
+        evals.append(pd.DataFrame({"policy": name, QUESTION_ID: done[QUESTION_ID],
+                                   "benchmark": done[QUESTION_ID].map(benchmark),
+                                   "correct": (done["n_passed"] == done["n_tests"]) & (done["n_tests"] > 0),
+                                   "pass_rate": done["pass_rate"], "extraction": done["extraction"]}))
+    return pd.concat(evals, ignore_index=True)

@@ -28,43 +28,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..core.schemas import QUESTION_ID, Column, Schema, register
 from ..code.testgen import rank_by_tests
-
-POOL = register(Schema(
-    name="09_test_pool",
-    version=1,
-    doc="Per (source, question, program): pass/fail on each selection test, and correctness on the judging tests.",
-    columns=(
-        Column("source", "str", doc="grounded | llm"),
-        Column(QUESTION_ID, "str"), Column("sample", "int"),
-        Column("selection_passed", "list[int]", doc="1/0 per selection test, in pool order"),
-        Column("correct", "bool", doc="passes every judging test (ground truth)"),
-    ),
-))
-CURVES = register(Schema(
-    name="09_curves",
-    version=1,
-    doc="Best-of-N accuracy per (source, question, number of selection tests M), mean over random test subsets.",
-    columns=(Column("source", "str"), Column(QUESTION_ID, "str"), Column("m", "int"), Column("accuracy", "float"),
-             Column("oracle", "float", doc="1 if any program is correct"),
-             Column("random", "float", doc="mean correctness: what an uninformed pick gets")),
-))
-DIFFICULTY = register(Schema(
-    name="09_difficulty",
-    version=1,
-    doc="Estimated difficulty per question (k-fold ridge on the question text) next to phase 04's true pass rate.",
-    columns=(Column(QUESTION_ID, "str"), Column("true_pass_rate", "float"), Column("predicted_pass_rate", "float"),
-             Column("difficulty", "float", doc="1 - predicted_pass_rate")),
-))
-ALLOCATION = register(Schema(
-    name="09_allocation",
-    version=1,
-    doc="Uniform vs dynamic allocation of a total test budget: accuracy per (source, budget, strategy, quintile).",
-    columns=(Column("source", "str"), Column("budget_per_question", "float"), Column("strategy", "str"),
-             Column("quintile", "str", doc="difficulty quintile (q1 easiest .. q5 hardest) or 'all'"),
-             Column("questions", "int"), Column("accuracy", "float"), Column("tests_used", "int")),
-))
+from ..core.schemas import ALLOCATION, QUESTION_ID, SCALING_CURVES, TEST_POOL
 
 
 def split_tests(n_tests: int, pool_fraction: float, key: str) -> tuple[list[int], list[int]]:
@@ -90,7 +55,7 @@ def grounded_pool(programs: pd.DataFrame, pool_fraction: float = 0.5) -> pd.Data
             rows.append({"source": "grounded", QUESTION_ID: qid, "sample": int(sample),
                          "selection_passed": [int(v[i] == "pass") for i in sel],
                          "correct": all(v[i] == "pass" for i in judge)})
-    return pd.DataFrame(rows, columns=POOL.column_names)
+    return pd.DataFrame(rows, columns=TEST_POOL.column_names)
 
 
 def llm_pool(programs: pd.DataFrame, generated: pd.DataFrame, engine) -> pd.DataFrame:
@@ -99,12 +64,12 @@ def llm_pool(programs: pd.DataFrame, generated: pd.DataFrame, engine) -> pd.Data
     tests = dict(zip(generated[QUESTION_ID], generated["tests"].map(list)))
     rows_in = programs[programs[QUESTION_ID].map(lambda q: bool(tests.get(q)))]
     if rows_in.empty:
-        return pd.DataFrame(columns=POOL.column_names)
+        return pd.DataFrame(columns=TEST_POOL.column_names)
     results = engine.run(rows_in["program"].tolist(), [tests[q] for q in rows_in[QUESTION_ID]])
     return pd.DataFrame({"source": "llm", QUESTION_ID: rows_in[QUESTION_ID].to_numpy(),
                          "sample": rows_in["sample"].astype(int).to_numpy(),
                          "selection_passed": [[int(v == "pass") for v in r.verdicts] for r in results],
-                         "correct": (rows_in["n_passed"] == rows_in["n_tests"]).to_numpy()})[POOL.column_names]
+                         "correct": (rows_in["n_passed"] == rows_in["n_tests"]).to_numpy()})[TEST_POOL.column_names]
 
 
 def scaling_curves(pool: pd.DataFrame, subsets: int = 50, seed: int = 0) -> pd.DataFrame:
@@ -126,26 +91,7 @@ def scaling_curves(pool: pd.DataFrame, subsets: int = 50, seed: int = 0) -> pd.D
                 picks.append(correct[order[0]])
             rows.append({"source": source, QUESTION_ID: qid, "m": m, "accuracy": float(np.mean(picks)),
                          "oracle": float(correct.max()), "random": float(correct.mean())})
-    return pd.DataFrame(rows, columns=CURVES.column_names)
-
-
-def curve_summary(curves: pd.DataFrame, ms=(1, 2, 4, 8, 16, 32), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Mean accuracy over questions per (source, M), with a bootstrap 95% CI over questions; a question whose pool
-    is smaller than M contributes its full-pool accuracy (it cannot get more tests)."""
-    from ..core.metrics import bootstrap_ci
-
-    rows = []
-    for source, g in curves.groupby("source"):
-        for m in ms:
-            per_q = g[g["m"] <= m].sort_values("m").groupby(QUESTION_ID).tail(1)
-            if (g["m"] >= m).sum() == 0 and m != min(ms):
-                continue
-            values = per_q["accuracy"].to_numpy()
-            lo, hi = bootstrap_ci(values, n_boot=n_boot, seed=seed) if len(values) > 1 else (np.nan, np.nan)
-            rows.append({"source": source, "m": m, "questions": len(values), "accuracy": float(values.mean()),
-                         "ci_low": float(lo), "ci_high": float(hi), "oracle": float(per_q["oracle"].mean()),
-                         "random": float(per_q["random"].mean())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SCALING_CURVES.column_names)
 
 
 _WORD = re.compile(r"[a-z_]+|\d+")
@@ -230,31 +176,32 @@ def compare_allocations(curves: pd.DataFrame, difficulty: pd.DataFrame, budgets=
     return pd.DataFrame(rows, columns=ALLOCATION.column_names)
 
 
-def plot_curves(summary: pd.DataFrame):
-    """Best-of-N accuracy against the number of tests M, per source, with oracle and random for reference."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for source, g in summary.groupby("source"):
-        fig.add_scatter(x=g["m"], y=g["accuracy"], mode="lines+markers", name=f"{source}: selected by tests",
-                        error_y={"type": "data", "symmetric": False, "array": g["ci_high"] - g["accuracy"],
-                                 "arrayminus": g["accuracy"] - g["ci_low"]})
-        fig.add_scatter(x=g["m"], y=g["oracle"], mode="lines", line={"dash": "dot"}, name=f"{source}: oracle")
-        fig.add_scatter(x=g["m"], y=g["random"], mode="lines", line={"dash": "dash"}, name=f"{source}: random")
-    fig.update_layout(title="Best-of-N accuracy as the number of unit tests grows (95% bootstrap CI over questions)",
-                      xaxis={"type": "log", "title": "unit tests per question (M)"}, yaxis_title="accuracy")
-    return fig
 
 
-def plot_allocation(table: pd.DataFrame):
-    """Dynamic minus uniform accuracy per difficulty quintile and budget."""
-    import plotly.express as px
+def test_pools(programs: pd.DataFrame, questions: pd.DataFrame, sources: list[str], pool_fraction: float = 0.5,
+               generator=None, cache=None, engine=None, llm_questions: int = 0, **generate_kwargs
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(``09_test_pool``, ``07_generated_tests``-shaped frame) for the test sources asked for: ``grounded`` (a stable
+    share of each question's verified tests selects, the rest judge; no re-execution) and ``llm`` (``generator``, a
+    backend, writes tests for the first ``llm_questions`` questions phase 04 sampled, 0 = all; every program is run
+    on them in ``engine``). ``generate_kwargs`` go to ``solutions.generate_tests``."""
+    from ..core.schemas import GENERATED_TESTS
+    from ..solutions import generate_tests
 
-    wide = table.pivot_table(index=["source", "budget_per_question", "quintile"], columns="strategy",
-                             values="accuracy").reset_index()
-    wide["gain"] = wide["dynamic"] - wide["uniform"]
-    fig = px.bar(wide[wide["quintile"] != "all"], x="quintile", y="gain", color="budget_per_question",
-                 facet_col="source", barmode="group",
-                 title="Dynamic minus uniform allocation, by estimated difficulty quintile (q5 hardest)")
-    fig.update_yaxes(title="accuracy gain")
-    return fig
+    unknown = set(sources) - {"grounded", "llm"}
+    if unknown:
+        raise ValueError(f"unknown test sources {sorted(unknown)}: use grounded and/or llm")
+    pools = []
+    if "grounded" in sources:
+        pools.append(grounded_pool(programs, pool_fraction=pool_fraction))
+    generated = pd.DataFrame(columns=GENERATED_TESTS.column_names)
+    if "llm" in sources:
+        if generator is None or cache is None or engine is None:
+            raise ValueError("the llm source needs a generator backend, a cache and an engine")
+        chosen = list(dict.fromkeys(programs[QUESTION_ID]))
+        chosen = chosen[:llm_questions] if llm_questions else chosen
+        asked = questions.set_index(QUESTION_ID).loc[chosen].reset_index().assign(benchmark="train")
+        generated = generate_tests(asked, generator, cache, **generate_kwargs)
+        pools.append(llm_pool(programs, generated, engine))
+    pool = pd.concat(pools, ignore_index=True) if pools else pd.DataFrame(columns=TEST_POOL.column_names)
+    return pool, generated

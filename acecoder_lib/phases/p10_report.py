@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import io
-from ..core.schemas import Column, Schema, register
+from ..core.schemas import REPORT
 
 # PAPER_FACTS.md, by section. Percentages.
 PAPER = {
@@ -62,7 +62,7 @@ def _missing(title: str, *names: str) -> Section:
 
 
 def funnel_section(run: str) -> Section:
-    from ..phases.p03_filter_tests import plot_table1, table1, usable_questions
+    from ..analysis import plot_table1, table1, usable_questions
 
     before, after = _read(run, "02_questions"), _read(run, "03_questions")
     if before is None or after is None:
@@ -83,12 +83,12 @@ def funnel_section(run: str) -> Section:
 
 
 def pairs_section(run: str) -> Section:
-    from ..phases.p05_build_pairs import pair_stats
+    from ..analysis import pair_stats
 
     pairs_, programs = _read(run, "05_pairs"), _read(run, "04_programs")
     if pairs_ is None or programs is None:
         return _missing("Pass rates and preference pairs", "05_pairs", "04_programs")
-    from ..phases.p04_sample_programs import distribution_stats
+    from ..analysis import distribution_stats
 
     stats, dist = pair_stats(pairs_, programs), distribution_stats(programs)
     table = pd.DataFrame([{"": "this run", **{k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}},
@@ -102,7 +102,7 @@ def pairs_section(run: str) -> Section:
 
 
 def rm_section(run: str) -> Section:
-    from ..phases.p06_train_reward_model import calibration, pair_accuracy, plot_accuracy
+    from ..analysis import calibration, pair_accuracy, plot_accuracy
 
     scored, progs = _read(run, "06_rm_pair_scores"), _read(run, "06_rm_program_scores")
     if scored is None:
@@ -121,7 +121,7 @@ def rm_section(run: str) -> Section:
 
 
 def bestofn_section(run: str) -> Section:
-    from ..phases.p07_best_of_n import plot_accuracy_vs_n, table2
+    from ..analysis import plot_accuracy_vs_n, table2
 
     results = _read(run, "07_results")
     if results is None:
@@ -136,7 +136,7 @@ def bestofn_section(run: str) -> Section:
 
 
 def rl_section(run: str) -> Section:
-    from ..phases.p08_reinforcement_learning import before_after, plot_before_after, time_split
+    from ..analysis import before_after, plot_before_after, time_split
 
     evals, steps = _read(run, "08_rl_eval"), _read(run, "08_rl_steps")
     if evals is None or steps is None:
@@ -151,7 +151,7 @@ def rl_section(run: str) -> Section:
 
 
 def scaling_section(run: str) -> Section:
-    from ..phases.p09_test_scaling import curve_summary, plot_allocation, plot_curves
+    from ..analysis import curve_summary, plot_allocation, plot_curves
 
     curves, alloc = _read(run, "09_curves"), _read(run, "09_allocation")
     if curves is None or alloc is None:
@@ -209,13 +209,6 @@ def headline(sections: list[Section]) -> dict:
     return json.loads(json.dumps({s.title: s.metrics for s in sections if s.available}, default=str))
 
 
-REPORT = register(Schema(
-    name="10_report",
-    version=1,
-    doc="One row per report section: whether its phase ran, what differs from the paper, its headline metrics.",
-    columns=(Column("section", "str"), Column("available", "bool"), Column("note", "str"),
-             Column("metrics", "json", doc="the section's headline figures as a JSON object")),
-))
 
 
 def report_frame(sections: list[Section]) -> pd.DataFrame:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..phases import p03_filter_tests as filtering, p05_build_pairs as pairs, p04_sample_programs as sampling, p01_seed_data as seeds, p02_synthesize_tests as synthesis
-from ..core import io
+from . import analysis
+from .core import io, schemas, splits
 
 BEGIN, END = "<!-- funnel:begin -->", "<!-- funnel:end -->"
 _LINE_RE = re.compile(r"^\s*([A-Za-z0-9_.:-]+)\s*:\s*([0-9][0-9,_]*)\s*(?:#.*)?$")
@@ -32,44 +32,44 @@ def run_funnel(run: str | Path) -> dict[str, int]:
     """The funnel counts of a run (a run name or folder), one int per key, sorted by key (see the module docstring)."""
     out: dict[str, int] = {}
     have = io.artifact_exists
-    if have(run, seeds.FUNNEL):
-        stages = io.read_artifact(run, seeds.FUNNEL)
+    if have(run, schemas.SEED_FUNNEL):
+        stages = io.read_artifact(run, schemas.SEED_FUNNEL)
         loaded = stages[stages["step"] == 0]
         out.update({f"seeds_loaded.{source}": int(rows) for source, rows in zip(loaded["source"], loaded["rows"])})
-    if have(run, seeds.SEEDS):
-        kept = io.read_artifact(run, seeds.SEEDS)
+    if have(run, schemas.SEEDS):
+        kept = io.read_artifact(run, schemas.SEEDS)
         out["seeds"] = len(kept)
         out.update(_counts("seeds", kept, ["source"]))
-    if have(run, synthesis.QUESTIONS):
-        q = io.read_artifact(run, synthesis.QUESTIONS)
+    if have(run, schemas.QUESTIONS):
+        q = io.read_artifact(run, schemas.QUESTIONS)
         out["questions_02"] = len(q)
         out.update(_counts("questions_02", q, ["method"]))
         out.update(_counts("questions_02", q, ["method", "status"]))
-        usable = q[synthesis.is_usable(q)]
+        usable = q[splits.is_usable(q)]
         out["questions_02_usable"] = len(usable)
         out.update({f"questions_02_usable.{m}": int((usable["method"] == m).sum()) for m in q["method"].unique()})
-    if have(run, filtering.REPORT):
-        report = io.read_artifact(run, filtering.REPORT)
+    if have(run, schemas.FILTER_REPORT):
+        report = io.read_artifact(run, schemas.FILTER_REPORT)
         out.update(_counts("filter", report, ["oracle"]))
         out.update(_counts("filter", report, ["oracle", "status"]))
-    if have(run, filtering.FILTERED):
-        kept = io.read_artifact(run, filtering.FILTERED)
+    if have(run, schemas.FILTERED):
+        kept = io.read_artifact(run, schemas.FILTERED)
         out["questions"] = len(kept)
         out["tests"] = int(kept["n_tests"].sum())
         out.update(_counts("questions", kept, ["split", "source"]))
-    if have(run, sampling.PROGRAMS):
-        stats = sampling.distribution_stats(io.read_artifact(run, sampling.PROGRAMS))
+    if have(run, schemas.PROGRAMS):
+        stats = analysis.distribution_stats(io.read_artifact(run, schemas.PROGRAMS))
         out.update({"programs": stats["programs"], "programs.pass_none": stats["programs_zero"],
                     "programs.pass_some": stats["programs_partial"], "programs.pass_all": stats["programs_all_pass"],
                     "programs.questions": stats["questions"],
                     "programs.questions_with_spread": stats["questions_with_spread"]})
-    if have(run, pairs.PAIRS):
-        table = io.read_artifact(run, pairs.PAIRS)
+    if have(run, schemas.PAIRS):
+        table = io.read_artifact(run, schemas.PAIRS)
         out["pairs"] = len(table)
         out["pairs.questions"] = int(table["question_id"].nunique())
         out.update(_counts("pairs", table, ["split"]))
-    if have(run, pairs.HARD):
-        out["hard_questions"] = len(io.read_artifact(run, pairs.HARD))
+    if have(run, schemas.HARD):
+        out["hard_questions"] = len(io.read_artifact(run, schemas.HARD))
     return dict(sorted(out.items()))
 
 

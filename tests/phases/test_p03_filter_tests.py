@@ -4,10 +4,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acecoder_lib.phases import p03_filter_tests as filtering
+from acecoder_lib import analysis
+from acecoder_lib.core import splits
 from acecoder_lib.core.cache import CompletionCache
+from acecoder_lib.core.schemas import QUESTIONS
 from acecoder_lib.execution import ExecConfig, ExecutionEngine
-from acecoder_lib.phases.p02_synthesize_tests import QUESTIONS
+from acecoder_lib.phases import p03_filter_tests as filtering
 
 ADD_TESTS = [f"assert add({a}, {b}) == {a + b}" for a, b in [(1, 2), (0, 0), (5, 5), (2, 3), (9, 1), (4, 4)]]
 WRONG_TESTS = ["assert add(1, 1) == 3", "assert add(2, 2) == 5"]  # hallucinated expected values
@@ -38,7 +40,7 @@ def questions():
 
 
 def test_paper_thresholds_on_the_reference_oracle(engine, questions):
-    usable = filtering.usable_questions(questions)
+    usable = analysis.usable_questions(questions)
     assert usable["question_id"].tolist() == ["s1:llm", "s2:llm", "s3:llm", "s4:llm"]
     programs = filtering.reference_programs(usable)
     assert programs[0].endswith("add = main_solution\n") and programs[3] == ""
@@ -55,7 +57,7 @@ def test_paper_thresholds_on_the_reference_oracle(engine, questions):
 
 
 def test_a_broken_oracle_program_is_counted_not_raised(engine, questions):
-    usable = filtering.usable_questions(questions).head(2)
+    usable = analysis.usable_questions(questions).head(2)
     kept, report = filtering.filter_tests(usable, ["def add(a, b) return", "import sys\nsys.exit(3)\n"], engine,
                                           oracle="proxy")
     assert kept.empty and report["status"].tolist() == ["program_broken", "program_broken"]
@@ -76,7 +78,7 @@ class ScriptedProxy:
 
 
 def test_proxy_programs_extract_after_the_prefill_and_compare_with_the_reference(engine, questions, tmp_path):
-    usable = filtering.usable_questions(questions).head(2)
+    usable = analysis.usable_questions(questions).head(2)
     progs = filtering.proxy_programs(usable, ScriptedProxy(), CompletionCache(tmp_path / "c.jsonl"))
     assert progs["extraction"].tolist() == ["ok", "ok"]
     assert progs.iloc[0]["program"].strip() == "def add(a, b):\n    return a + b"
@@ -95,21 +97,21 @@ def test_table1_and_the_stable_split():
     before = pd.DataFrame({"question_id": ["a", "b", "c"], "source": ["x", "x", "y"],
                            "tests": [["t"] * 10, ["t"] * 20, ["t"] * 5]})
     after = pd.DataFrame({"question_id": ["a"], "source": ["x"], "tests": [["t"] * 8]})
-    t = filtering.table1(before, after).set_index("source")
+    t = analysis.table1(before, after).set_index("source")
     assert t.loc["x", "questions_before"] == 2 and t.loc["x", "avg_tests_before"] == 15.0
     assert t.loc["x", "questions_after"] == 1 and t.loc["x", "avg_tests_after"] == 8.0
     assert t.loc["y", "questions_after"] == 0 and pd.isna(t.loc["y", "avg_tests_after"])
     assert t.loc["total", "questions_before"] == 3 and t.loc["total", "tests_after"] == 8
     ids = [f"q{i}" for i in range(2000)]
-    split = filtering.assign_split(ids, 0.1)
-    assert split == filtering.assign_split(ids, 0.1)  # stable across calls (and runs: sha256, not hash())
+    split = splits.assign_split(ids, 0.1)
+    assert split == splits.assign_split(ids, 0.1)  # stable across calls (and runs: sha256, not hash())
     assert 150 < split.count("heldout") < 250
     with pytest.raises(ValueError):
-        filtering.assign_split(ids, 1.0)
+        splits.assign_split(ids, 1.0)
 
 
 def test_every_dropped_question_says_why(engine, questions):
-    usable = filtering.usable_questions(questions)
+    usable = analysis.usable_questions(questions)
     _, report = filtering.filter_tests(usable, filtering.reference_programs(usable), engine, oracle="reference")
     why = dict(zip(report["question_id"], zip(report["reason"], report["first_error"])))
     assert why["s1:llm"] == ("", "")  # kept, even though it failed two (hallucinated) tests

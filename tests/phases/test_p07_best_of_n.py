@@ -5,10 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acecoder_lib.phases import p07_best_of_n as bestofn
-from acecoder_lib.llm import prompts
+from acecoder_lib import analysis, solutions
 from acecoder_lib.code import testgen
+from acecoder_lib.core import schemas
 from acecoder_lib.core.cache import CompletionCache
+from acecoder_lib.llm import prompts
+from acecoder_lib.phases import p07_best_of_n as bestofn
 
 
 def _table(correct, scores, gen, greedy=None, qid="q", bench="b"):
@@ -49,7 +51,7 @@ def test_evaluate_gives_a_ci_over_questions_and_table2_shape():
     assert row["accuracy"] == 1.0 and row["questions"] == 2
     rm = res[(res["strategy"] == "reward_model") & (res["n"] == 2)].iloc[0]
     assert rm["accuracy"] == 0.5 and rm["ci_low"] <= 0.5 <= rm["ci_high"]
-    wide = bestofn.table2(res)
+    wide = analysis.table2(res)
     assert "greedy" in wide.index and "oracle@2" in wide.index and wide.loc["greedy", "b"] == 50.0
 
 
@@ -81,7 +83,7 @@ def test_problems_from_humaneval_and_heldout():
 
     he = bestofn.humaneval_problems(data.load_eval_set("humaneval"), limit=3)
     assert len(he) == 3 and all(len(t) >= 1 for t in he["tests"]) and set(he["prompt_style"]) == {"eval"}
-    msgs = bestofn.messages_for(he)
+    msgs = solutions.messages_for(he)
     assert "def has_close_elements" in msgs[0][0]["content"] and msgs[0][1]["content"] == prompts.SOLVE_PREFILL
     q = pd.DataFrame({"question_id": ["x", "y"], "question": ["Q1", "Q2"], "tests": [["assert f(1) == 1"] * 3] * 2,
                       "entry_point": ["f", "f"], "split": ["heldout", "train"], "reference": ["a", "b"]})
@@ -126,4 +128,4 @@ def test_assemble_executes_scores_and_runs_generated_tests():
     assert s["rm_score"].iloc[2] == -np.inf and s["rm_score"].iloc[0] == len(samples["program"].iloc[0])
     assert s["generated_passed"].tolist() == [[1], [0], [0]]
     assert table[table["kind"] == "greedy"]["correct"].tolist() == [True]
-    assert list(table.columns) == bestofn.SAMPLES.column_names
+    assert list(table.columns) == schemas.BON_SAMPLES.column_names

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from acecoder_lib import analysis
+from acecoder_lib.core import schemas
 from acecoder_lib.phases import p05_build_pairs as pairs
 
 
@@ -32,25 +34,25 @@ def test_build_pairs_trl_format_dedup_and_counts():
         ("q1", "def d(): return 4", 0.0), ("q1", "", 1.0),                     # zero excluded; empty dropped
         ("q2", "x = 1", 0.9), ("q2", "x = 2", 0.85),                           # no margin: no pair
         ("q3", "y = 1", 1.0), ("q3", "y = 2", 0.5)])
-    out = pairs.build_pairs(progs, QUESTIONS, validation_fraction=0.0)
-    assert list(out.columns) == pairs.PAIRS.column_names
+    out = pairs.build_pairs(progs, QUESTIONS, heldout_fraction=0.0)
+    assert list(out.columns) == schemas.PAIRS.column_names
     got = sorted(zip(out["question_id"], out["chosen"], out["rejected"]))
     assert got == [("q1", "def a(): return 1", "def b(): return 2"), ("q1", "def a(): return 1", "def c(): return 3"),
                    ("q3", "y = 1", "y = 2")]
     assert (out["prompt"] == out["question_id"].map({"q1": "Q1 text", "q3": "Q3 text"})).all()
     assert (out["margin"] == out["chosen_pass_rate"] - out["rejected_pass_rate"]).all()
-    stats = pairs.pair_stats(out, progs)
+    stats = analysis.pair_stats(out, progs)
     assert stats["pairs"] == 3 and stats["questions_with_pairs"] == 2
     assert stats["fraction_with_pairs"] == pytest.approx(2 / 3) and stats["pairs_per_question_with_pairs"] == 1.5
-    code = pairs.build_pairs(progs, QUESTIONS, rule="code", validation_fraction=0.0)
+    code = pairs.build_pairs(progs, QUESTIONS, rule="code", heldout_fraction=0.0)
     assert len(code) == 3  # here the code's rule adds nothing: q2's 0.05 gap fails both
 
 
 def test_split_is_by_question_and_unknown_questions_are_refused():
     progs = _programs([(f"q{i % 3 + 1}", f"p{i}", 1.0 if i < 3 else 0.5) for i in range(9)])
-    out = pairs.build_pairs(progs, QUESTIONS, validation_fraction=0.34, seed=1)
+    out = pairs.build_pairs(progs, QUESTIONS, heldout_fraction=0.34, seed=1)
     assert out.groupby("question_id")["split"].nunique().max() == 1  # never split a question's pairs
-    assert out.drop_duplicates("question_id")["split"].tolist().count("validation") == 1
+    assert out.drop_duplicates("question_id")["split"].tolist().count("heldout") == 1
     with pytest.raises(ValueError, match="not in the question table"):
         pairs.build_pairs(_programs([("q9", "p", 1.0)]), QUESTIONS)
 

@@ -13,7 +13,7 @@ import pytest
 
 from acecoder_lib.core import batch, profiles
 
-FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "notebooks"
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import json
 
 import pandas as pd
 
-from acecoder_lib.phases import p07_best_of_n as bestofn, p10_report as report
-from acecoder_lib.core import io
+from acecoder_lib.core import io, schemas
+from acecoder_lib.phases import p10_report as report
 
 
 def test_a_partial_run_reports_what_it_has_and_names_what_is_missing(monkeypatch, tmp_path):
@@ -14,7 +14,7 @@ def test_a_partial_run_reports_what_it_has_and_names_what_is_missing(monkeypatch
     results = pd.DataFrame({"benchmark": ["humaneval"] * 3, "strategy": ["greedy", "oracle", "oracle"], "n": [1, 1, 4],
                             "questions": [10, 10, 10], "accuracy": [0.1, 0.1, 0.3], "ci_low": [0.0, 0.0, 0.1],
                             "ci_high": [0.3, 0.3, 0.6]})
-    io.write_artifact("r", bestofn.RESULTS, results)
+    io.write_artifact("r", schemas.BON_RESULTS, results)
     sections = report.gather("r")
     by = {s.title: s for s in sections}
     assert by["Best-of-N (Table 2)"].available
@@ -25,5 +25,5 @@ def test_a_partial_run_reports_what_it_has_and_names_what_is_missing(monkeypatch
     text = path.read_text()
     assert text.count("<h2>") == len(sections) and "not in this run" in text and "plotly" in text.lower()
     frame = report.report_frame(sections)
-    assert list(frame.columns) == report.REPORT.column_names
+    assert list(frame.columns) == schemas.REPORT.column_names
     assert json.loads(frame.set_index("section").loc["Best-of-N (Table 2)", "metrics"])["table2"]

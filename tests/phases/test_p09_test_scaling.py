@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from acecoder_lib import analysis
+from acecoder_lib.core import schemas
 from acecoder_lib.phases import p09_test_scaling as ts
 
 
@@ -30,7 +32,7 @@ def test_split_is_stable_disjoint_and_covers_all_tests():
 
 def test_grounded_pool_judges_with_the_tests_it_did_not_select_with():
     pool = ts.grounded_pool(_programs(), pool_fraction=0.5)
-    assert list(pool.columns) == ts.POOL.column_names and len(pool) == 6
+    assert list(pool.columns) == schemas.TEST_POOL.column_names and len(pool) == 6
     q1 = pool[pool["question_id"] == "q1"].set_index("sample")
     sel, judge = ts.split_tests(4, 0.5, "q1")
     assert q1.loc[0, "correct"] and not q1.loc[2, "correct"]
@@ -47,7 +49,7 @@ def test_curves_reach_the_oracle_when_tests_separate_and_stay_flat_when_nobody_i
     # one test: 1 in 4 draws is test 0, which programs 0 and 2 both pass, and the tie goes to program 0 (wrong)
     assert a.loc[4] == 1.0 and a.loc[1] == pytest.approx(0.75, abs=0.08) and a.is_monotonic_increasing
     assert (curves[curves["question_id"] == "b"]["accuracy"] == 0.0).all()
-    summary = ts.curve_summary(curves, ms=(1, 2, 4))
+    summary = analysis.curve_summary(curves, ms=(1, 2, 4))
     assert summary["oracle"].iloc[-1] == 0.5 and summary["accuracy"].iloc[-1] == 0.5
 
 

@@ -5,7 +5,7 @@ import ast
 
 import pytest
 
-from acecoder_lib.code.extract import (TYPING_PRELUDE, build_program, extract_code, infer_entry_point, strip_thinking)
+from acecoder_lib.code.extract import TYPING_PRELUDE, build_program, extract_code, infer_entry_point, strip_thinking
 
 ADD = "def add(a, b):\n    return a + b"
 

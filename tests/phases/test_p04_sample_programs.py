@@ -4,9 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acecoder_lib.phases import p04_sample_programs as sampling
+from acecoder_lib import solutions
+from acecoder_lib.core import schemas
 from acecoder_lib.core.cache import CompletionCache
 from acecoder_lib.execution import ExecConfig, ExecutionEngine
+from acecoder_lib.phases import p04_sample_programs as sampling
 
 TESTS = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]
 QUESTIONS = pd.DataFrame({"question_id": ["q1", "q2"], "question": ["Add a and b.", "Add a and b, again."],
@@ -38,11 +40,11 @@ def engine():
 def test_sample_execute_summarise(engine, tmp_path):
     policy = ScriptedPolicy()
     cache = CompletionCache(tmp_path / "c.jsonl")
-    samples = sampling.sample_programs(QUESTIONS, policy, cache, n=4, max_new_tokens=64, batch_size=1)
+    samples = solutions.sample_programs(QUESTIONS, policy, cache, n=4, max_new_tokens=64, batch_size=1)
     assert len(samples) == 8 and samples["sample"].tolist() == [0, 1, 2, 3] * 2
     assert samples["extraction"].tolist()[:4] == ["ok", "ok", "no_code", "ok"]
-    programs = sampling.execute_samples(samples, QUESTIONS, engine)
-    assert list(programs.columns) == sampling.PROGRAMS.column_names
+    programs = solutions.execute_samples(samples, QUESTIONS, engine)
+    assert list(programs.columns) == schemas.PROGRAMS.column_names
     first = programs[programs["question_id"] == "q1"]
     assert first["pass_rate"].tolist() == [1.0, 0.5, 0.0, 0.0]  # a*b agrees on add(0, 0) and add(2, 2)
     assert first["verdicts"].tolist()[1] == ["fail", "pass", "pass", "fail"]
@@ -55,18 +57,18 @@ def test_sample_execute_summarise(engine, tmp_path):
     counts = sampling.per_test_pass_counts(programs)
     assert counts[counts["question_id"] == "q1"]["passed"].tolist() == [1, 2, 2, 1]
     # a rerun is served from the cache: nothing is generated twice
-    again = sampling.sample_programs(QUESTIONS, policy, CompletionCache(tmp_path / "c.jsonl"), n=4,
+    again = solutions.sample_programs(QUESTIONS, policy, CompletionCache(tmp_path / "c.jsonl"), n=4,
                                      max_new_tokens=64)
     assert policy.prompts == 2 and again["completion"].tolist() == samples["completion"].tolist()
 
 
 def test_bad_input_is_a_clear_error(engine, tmp_path):
     with pytest.raises(ValueError, match="n must be"):
-        sampling.sample_programs(QUESTIONS, ScriptedPolicy(), CompletionCache(tmp_path / "c.jsonl"), n=0)
+        solutions.sample_programs(QUESTIONS, ScriptedPolicy(), CompletionCache(tmp_path / "c.jsonl"), n=0)
     stray = pd.DataFrame({"question_id": ["zz"], "sample": [0], "completion": [""], "program": ["x = 1"],
                           "extraction": ["ok"]})
     with pytest.raises(ValueError, match="not in the question table"):
-        sampling.execute_samples(stray, QUESTIONS, engine)
+        solutions.execute_samples(stray, QUESTIONS, engine)
 
 
 class DownPolicy(ScriptedPolicy):
@@ -77,16 +79,16 @@ class DownPolicy(ScriptedPolicy):
 
 
 def test_every_failed_program_says_why(engine, tmp_path):
-    samples = sampling.sample_programs(QUESTIONS.head(1), ScriptedPolicy(), CompletionCache(tmp_path / "c.jsonl"), n=4)
+    samples = solutions.sample_programs(QUESTIONS.head(1), ScriptedPolicy(), CompletionCache(tmp_path / "c.jsonl"), n=4)
     assert samples["reason"].tolist() == ["", "", "no_code", ""]  # before execution only extraction can fail
-    programs = sampling.execute_samples(samples, QUESTIONS, engine)
+    programs = solutions.execute_samples(samples, QUESTIONS, engine)
     assert programs["reason"].tolist() == ["", "AssertionError", "no_code", "timeout"]
     assert programs["first_error"].tolist()[1] == "fail: AssertionError (in: assert add(1, 2) == 3)"
     assert programs["first_error"].tolist()[2].startswith("no_code: ")
-    down = sampling.sample_programs(QUESTIONS.head(1), DownPolicy(), CompletionCache(tmp_path / "d.jsonl"), n=4)
-    done = sampling.execute_samples(down, QUESTIONS, engine)
+    down = solutions.sample_programs(QUESTIONS.head(1), DownPolicy(), CompletionCache(tmp_path / "d.jsonl"), n=4)
+    done = solutions.execute_samples(down, QUESTIONS, engine)
     assert set(done["extraction"]) == {"backend_error"} and set(done["reason"]) == {"ConnectionError"}
     assert done["first_error"].tolist()[0] == ("backend_error: ConnectionError: server at 127.0.0.1:8000 refused "
                                                "the connection")
-    legacy = sampling.execute_samples(samples.drop(columns=["reason", "first_error"]), QUESTIONS, engine)
+    legacy = solutions.execute_samples(samples.drop(columns=["reason", "first_error"]), QUESTIONS, engine)
     assert legacy["reason"].tolist() == ["", "AssertionError", "invalid_input", "timeout"]  # samples made elsewhere

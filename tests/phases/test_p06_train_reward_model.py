@@ -7,8 +7,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from acecoder_lib.phases import p06_train_reward_model as rmod
+from acecoder_lib.core import schemas
 from acecoder_lib.core.schemas import CHOSEN, QUESTION_ID, REJECTED
+from acecoder_lib.llm import reward_model
+from acecoder_lib.phases import p06_train_reward_model as rmod
 
 
 def _pairs(n: int, split: str = "train") -> pd.DataFrame:
@@ -25,12 +27,12 @@ def test_encode_keeps_the_last_tokens_and_matches_the_chat_template(tiny_model_d
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    full = rmod.encode(tok, "question " * 50, "def f():\n    return 1\n", max_length=10_000)
-    cut = rmod.encode(tok, "question " * 50, "def f():\n    return 1\n", max_length=16)
+    full = reward_model.encode(tok, "question " * 50, "def f():\n    return 1\n", max_length=10_000)
+    cut = reward_model.encode(tok, "question " * 50, "def f():\n    return 1\n", max_length=16)
     assert len(cut) == 16 and cut == full[-16:]
-    assert "<|im_start|>assistant" in rmod.chat_text(tok, "q", "p")
+    assert "<|im_start|>assistant" in reward_model.chat_text(tok, "q", "p")
     with pytest.raises(ValueError, match="max_length"):
-        rmod.encode(tok, "q", "p", max_length=2)
+        reward_model.encode(tok, "q", "p", max_length=2)
 
 
 @pytest.fixture(scope="module")
@@ -38,29 +40,29 @@ def trained_rm(tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("rm") / "model"
     config = rmod.RMTrainConfig(max_steps=24, learning_rate=3e-3, per_device_batch_size=4, max_length=128,
                                 warmup_ratio=0.0, lr_scheduler_type="constant", save_steps=12)
-    history = rmod.train_reward_model(_pairs(32), str(tiny_model_dir), out, config, eval_pairs=_pairs(8, "validation"),
+    history = rmod.train_reward_model(_pairs(32), str(tiny_model_dir), out, config, eval_pairs=_pairs(8, "heldout"),
                                       progress=False)
     return out, history
 
 
 def test_training_learns_the_pairs_and_saves_a_standard_folder(trained_rm):
     out, history = trained_rm
-    assert (out / rmod.MARKER).is_file() and (out / "config.json").is_file()
-    marker = json.loads((out / rmod.MARKER).read_text())
+    assert (out / reward_model.MARKER).is_file() and (out / "config.json").is_file()
+    marker = json.loads((out / reward_model.MARKER).read_text())
     assert marker["layout"] == "sequence_classification" and marker["steps"] == 24 and marker["max_length"] == 128
     loss = history[(history["metric"] == "loss") & (history["split"] == "train")]["value"]
     assert len(loss) == 24 and loss.tail(4).mean() < loss.head(4).mean()
-    rm = rmod.RewardModel.load(out)
-    scored = rmod.score_pairs(rm, pd.concat([_pairs(8), _pairs(8, "validation")], ignore_index=True))
+    rm = reward_model.RewardModel.load(out)
+    scored = rmod.score_pairs(rm, pd.concat([_pairs(8), _pairs(8, "heldout")], ignore_index=True))
     acc = rmod.pair_accuracy(scored).set_index("split")
-    assert acc.loc["validation", "accuracy"] == 1.0 and acc.loc["validation", "mean_margin"] > 0
+    assert acc.loc["heldout", "accuracy"] == 1.0 and acc.loc["heldout", "mean_margin"] > 0
     assert acc.loc["train", "pairs"] == 8 and acc.loc["train", "ci_low"] <= acc.loc["train", "accuracy"]
-    assert list(scored.columns) == rmod.PAIR_SCORES.column_names
+    assert list(scored.columns) == schemas.PAIR_SCORES.column_names
 
 
 def test_score_is_batch_and_order_independent(trained_rm):
     out, _ = trained_rm
-    rm = rmod.RewardModel.load(out)
+    rm = reward_model.RewardModel.load(out)
     programs = ["def f(x):\n    return x\n", "def f(x):\n    raise ValueError\n", "x = 1\n" * 30, "pass\n"]
     one_by_one = [rm.score("Write f.", [p], batch_size=1)[0] for p in programs]
     batched = rm.score("Write f.", programs, batch_size=3)
@@ -72,7 +74,7 @@ def test_score_is_batch_and_order_independent(trained_rm):
 
 def test_a_finished_folder_is_not_retrained(trained_rm, tiny_model_dir):
     out, _ = trained_rm
-    with pytest.raises(rmod.RewardModelError, match="already holds"):
+    with pytest.raises(reward_model.RewardModelError, match="already holds"):
         rmod.train_reward_model(_pairs(4), str(tiny_model_dir), out, rmod.RMTrainConfig(max_steps=1))
 
 
@@ -81,12 +83,12 @@ def test_training_resumes_from_the_last_checkpoint(tiny_model_dir, tmp_path):
     config = rmod.RMTrainConfig(max_steps=6, learning_rate=1e-3, per_device_batch_size=4, max_length=96, save_steps=3)
     rmod.train_reward_model(_pairs(24), str(tiny_model_dir), out, config, progress=False, keep_checkpoints=True)
     # simulate a crash after the step-3 checkpoint: remove the finished model and the last checkpoint
-    (out / rmod.MARKER).unlink()
+    (out / reward_model.MARKER).unlink()
     shutil.rmtree(out / "checkpoints" / "checkpoint-6")
     history = rmod.train_reward_model(_pairs(24), str(tiny_model_dir), out, config, progress=False)
     steps = sorted(history[history["metric"] == "loss"]["step"].unique())
     assert steps == [1, 2, 3, 4, 5, 6]  # the log of steps 1-3 comes back from the checkpoint's trainer state
-    assert json.loads((out / rmod.MARKER).read_text())["steps"] == 6
+    assert json.loads((out / reward_model.MARKER).read_text())["steps"] == 6
     assert not (out / "checkpoints").exists()  # deleted once the model is saved
 
 
@@ -127,14 +129,14 @@ def test_acecoderm_value_head_layout_loads_and_scores_the_last_token(tmp_path):
     import torch
 
     lm, tok, head = _value_head_checkpoint(tmp_path)
-    assert rmod.detect_layout(tmp_path) == "value_head"
-    rm = rmod.RewardModel.load(tmp_path)
+    assert reward_model.detect_layout(tmp_path) == "value_head"
+    rm = reward_model.RewardModel.load(tmp_path)
     question, programs = "Sum a list.", ["def s(xs):\n    return sum(xs)\n", "def s(xs):\n    return 0\n"]
     got = rm.score(question, programs, batch_size=2)
     expected = []
     with torch.no_grad():
         for p in programs:  # unpadded, one at a time: the last position is the last token
-            ids = torch.tensor([rmod.encode(tok, question, p, 2048)])
+            ids = torch.tensor([reward_model.encode(tok, question, p, 2048)])
             hidden = lm(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
             expected.append(float(hidden @ head.weight[0]) + 0.75)
     assert got == pytest.approx(expected, abs=1e-4)
@@ -143,10 +145,10 @@ def test_acecoderm_value_head_layout_loads_and_scores_the_last_token(tmp_path):
 
 def test_a_folder_of_unknown_layout_is_refused(tiny_model_dir, tmp_path):
     shutil.copytree(tiny_model_dir, tmp_path / "lm")
-    with pytest.raises(rmod.RewardModelError, match="neither"):
-        rmod.RewardModel.load(tmp_path / "lm")
-    with pytest.raises(rmod.RewardModelError, match="no config.json"):
-        rmod.detect_layout(tmp_path)
+    with pytest.raises(reward_model.RewardModelError, match="neither"):
+        reward_model.RewardModel.load(tmp_path / "lm")
+    with pytest.raises(reward_model.RewardModelError, match="no config.json"):
+        reward_model.detect_layout(tmp_path)
 
 
 def test_train_or_load_reuses_the_same_fingerprint_and_retrains_on_change(tiny_model_dir, tmp_path):
@@ -172,4 +174,4 @@ def test_reference_pairs_take_the_reference_over_failing_samples():
     assert got[[CHOSEN, REJECTED, "rejected_pass_rate"]].values.tolist() == [["ref_a", "p1", 0.5]]  # b: no reference
     with_zero = pairs_mod.reference_pairs(programs, questions, floor=-1.0)
     assert with_zero[REJECTED].tolist() == ["p0", "p1"]  # lowest first; 0.9 is within the margin; the reference itself excluded
-    assert set(with_zero["split"]) <= {"train", "validation"}
+    assert set(with_zero["split"]) <= {"train", "heldout"}

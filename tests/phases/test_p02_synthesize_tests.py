@@ -6,7 +6,9 @@ import json
 import pandas as pd
 
 from acecoder_lib.core.cache import CompletionCache
-from acecoder_lib.phases.p02_synthesize_tests import QUESTIONS, is_usable, llm_synthesize, synthesis_yield
+from acecoder_lib.core.schemas import QUESTIONS
+from acecoder_lib.core.splits import is_usable
+from acecoder_lib.phases.p02_synthesize_tests import llm_synthesize, synthesis_yield
 
 GOOD = ('```json\n{"question": "Return the sum of a and b.", "tests": ["assert add(1, 2) == 3", '
         '"assert add(0, 0) == 0", "print(add(1, 1))", "assert add(-1, 1) == 0"]}\n```')

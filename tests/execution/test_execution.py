@@ -10,8 +10,15 @@ import time
 
 import pytest
 
-from acecoder_lib.execution import (VERDICTS, ExecConfig, ExecutionEngine, ProgramResult, isolation_report,
-                                    run_programs, split_test_code)
+from acecoder_lib.execution import (
+    VERDICTS,
+    ExecConfig,
+    ExecutionEngine,
+    ProgramResult,
+    isolation_report,
+    run_programs,
+    split_test_code,
+)
 
 CFG = ExecConfig(test_timeout_s=0.5, setup_timeout_s=1.0, wall_factor=2.0, wall_slack_s=0.5)
 ADD = "def f(x):\n    return x + 1\n"

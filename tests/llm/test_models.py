@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from acecoder_lib.llm import models
 from acecoder_lib.core import paths
+from acecoder_lib.llm import models
 
 
 def _sha(path) -> str:

@@ -5,7 +5,8 @@ import ast
 
 import pytest
 
-from acecoder_lib.phases import p02_grounded as grounded
+from acecoder_lib.code import extract
+from acecoder_lib.phases import p02_synthesize_tests as grounded
 
 SPEC = """Input:
   `k_values` (list of integers): A list of integers representing the values of `k` to be tested.
@@ -86,11 +87,11 @@ import json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from acecoder_lib.core import datasets as data
 from acecoder_lib import reasons  # noqa: E402
+from acecoder_lib.core import datasets as data
 from acecoder_lib.execution import ExecConfig, ExecutionEngine  # noqa: E402
 
-FIX = __import__("pathlib").Path(__file__).parent / "fixtures" / "data"
+FIX = __import__("pathlib").Path(__file__).resolve().parent.parent / "fixtures" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +161,12 @@ def test_hybrid_recomputes_the_llm_expected_values(engine):
 
 def test_alias_entry_point_only_when_needed():
     code = "def main_solution(x):\n    return x\n"
-    aliased = grounded.alias_entry_point(code, "ident")
+    aliased = extract.alias_entry_point(code, "ident")
     assert aliased.endswith("ident = main_solution\n")
-    assert grounded.alias_entry_point(aliased, "ident") == aliased  # already bound: not added twice
-    assert grounded.alias_entry_point(code, "main_solution") == code
-    assert grounded.alias_entry_point("def other(x):\n    return x\n", "ident").count("ident") == 0  # nothing to alias
-    assert grounded.alias_entry_point("def (", "ident") == "def ("
+    assert extract.alias_entry_point(aliased, "ident") == aliased  # already bound: not added twice
+    assert extract.alias_entry_point(code, "main_solution") == code
+    assert extract.alias_entry_point("def other(x):\n    return x\n", "ident").count("ident") == 0  # nothing to alias
+    assert extract.alias_entry_point("def (", "ident") == "def ("
 
 
 def test_every_dropped_grounded_row_says_why(engine):

@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acecoder_lib.core import datasets as data, io
+from acecoder_lib.core import datasets as data
+from acecoder_lib.core import io, schemas
 from acecoder_lib.phases import p01_seed_data as seeds
 
-FIX = Path(__file__).parent / "fixtures" / "data"
+FIX = Path(__file__).resolve().parent.parent / "fixtures" / "data"
 EVOL, OSS, STACK = "ise-uiuc/Magicoder-Evol-Instruct-110K", "ise-uiuc/Magicoder-OSS-Instruct-75K", \
     "bigcode/stack-dedup-python-fns"
 
@@ -30,8 +31,8 @@ def _offline(monkeypatch, tmp_path):
 
 
 def _row(sid, code, source="local", instruction="", language="python"):
-    return {data.SEED_ID: sid, data.SOURCE: source, data.INSTRUCTION: instruction, data.CODE: code,
-            data.LANGUAGE: language, data.EXTRA: "{}"}
+    return {schemas.SEED_ID: sid, data.SOURCE: source, schemas.INSTRUCTION: instruction, schemas.CODE: code,
+            schemas.LANGUAGE: language, schemas.EXTRA: "{}"}
 
 
 @pytest.fixture
@@ -64,16 +65,16 @@ def test_funnel_counts_are_exact_per_source_and_stage(raw, bench):
     wide = result.funnel_wide()
     assert wide["evol"].tolist() == [6, 2, 2, 2, 2, 2]
     assert wide["local"].tolist() == [9, 7, 5, 4, 3, 2]
-    assert list(wide.index) == list(seeds.STAGES)
+    assert list(wide.index) == list(schemas.STAGES)
     assert result.funnel["removed"].sum() == len(result.removed) == 15 - len(result.seeds)
-    assert sorted(result.seeds[data.SEED_ID]) == ["evol-0", "evol-5", "local-a", "local-long"]
-    assert result.seeds[seeds.CODE_CHARS].tolist() == result.seeds[data.CODE].str.len().tolist()
-    assert "print" not in "".join(result.seeds[data.CODE])  # the paper's print removal happened
+    assert sorted(result.seeds[schemas.SEED_ID]) == ["evol-0", "evol-5", "local-a", "local-long"]
+    assert result.seeds[schemas.CODE_CHARS].tolist() == result.seeds[schemas.CODE].str.len().tolist()
+    assert "print" not in "".join(result.seeds[schemas.CODE])  # the paper's print removal happened
 
 
 def test_every_removed_row_has_its_reason(raw, bench):
     result = seeds.build_seed_table(raw, bench)
-    why = result.removed.set_index(data.SEED_ID)
+    why = result.removed.set_index(schemas.SEED_ID)
     assert why.loc["'local-a'", "reason"] == "duplicate_seed_id"  # the second 'local-a', shown as its repr
     assert why.loc["local-none", "reason"] == "code_missing" and why.loc["local-none", "stage"] == "paper_rules"
     assert why.loc["evol-1", "reason"] == "not_python" and why.loc["evol-3", "reason"] == "no_def_or_class"
@@ -87,7 +88,7 @@ def test_every_removed_row_has_its_reason(raw, bench):
 
 def test_dedup_and_decontamination_records(raw, bench):
     result = seeds.build_seed_table(raw, bench, contamination_threshold=0.5)
-    why = result.removed.set_index(data.SEED_ID)
+    why = result.removed.set_index(schemas.SEED_ID)
     exact, near, dirty = why.loc["local-a2"], why.loc["local-long2"], why.loc["local-he"]
     assert (exact["stage"], exact["reason"], exact["related_id"], exact["overlap"]) == \
         ("exact_dedup", "exact_duplicate", "local-a", 1.0)
@@ -99,7 +100,7 @@ def test_dedup_and_decontamination_records(raw, bench):
     assert math.isnan(why.loc["local-bad", "overlap"])
     # the thresholds are real parameters: stricter ones keep the near duplicate and the partly copied problem
     strict = seeds.build_seed_table(raw, bench, near_dup_threshold=0.98, contamination_threshold=0.8)
-    assert set(strict.seeds[data.SEED_ID]) == {"evol-0", "evol-5", "local-a", "local-long", "local-long2", "local-he"}
+    assert set(strict.seeds[schemas.SEED_ID]) == {"evol-0", "evol-5", "local-a", "local-long", "local-long2", "local-he"}
 
 
 def test_bad_rows_are_counted_never_raised(bench):
@@ -107,16 +108,16 @@ def test_bad_rows_are_counted_never_raised(bench):
                           _row("x-4", "def h(a):\n    return a\n", source=None)])
     result = seeds.build_seed_table(frame, bench)
     assert result.removed["reason"].tolist() == ["bad_seed_id", "code_missing", "code_not_string", "does_not_compile"]
-    assert result.seeds[data.SEED_ID].tolist() == ["x-4"] and result.seeds[data.SOURCE].tolist() == ["unknown"]
+    assert result.seeds[schemas.SEED_ID].tolist() == ["x-4"] and result.seeds[data.SOURCE].tolist() == ["unknown"]
     with pytest.raises(ValueError, match="near_dup_threshold must be in"):
         seeds.build_seed_table(frame, bench, near_dup_threshold=1.0)
     with pytest.raises(data.DataError, match=r"lacks column\(s\) \['code'"):
-        seeds.build_seed_table(frame.drop(columns=[data.CODE]), bench)
+        seeds.build_seed_table(frame.drop(columns=[schemas.CODE]), bench)
 
 
 def test_empty_benchmark_removes_nothing(raw):
-    result = seeds.build_seed_table(raw, pd.DataFrame(columns=list(data.EVAL_COLUMNS)))
-    assert "local-he" in set(result.seeds[data.SEED_ID])
+    result = seeds.build_seed_table(raw, pd.DataFrame(columns=list(schemas.EVAL_COLUMNS)))
+    assert "local-he" in set(result.seeds[schemas.SEED_ID])
     assert result.funnel_wide().loc["decontaminated", "total"] == result.funnel_wide().loc["near_dedup", "total"]
 
 
@@ -129,13 +130,13 @@ def test_compile_error_ignores_warnings_and_names_the_line():
 
 def test_artifacts_validate_against_their_schemas(raw, bench, tmp_path):
     result = seeds.build_seed_table(raw, bench)
-    for schema, frame in ((seeds.SEEDS, result.seeds), (seeds.FUNNEL, result.funnel), (seeds.REMOVED, result.removed)):
+    for schema, frame in ((schemas.SEEDS, result.seeds), (schemas.SEED_FUNNEL, result.funnel), (schemas.SEED_REMOVED, result.removed)):
         io.write_artifact("t", schema, frame)
         back = io.read_artifact("t", schema.name)
         assert back.shape == frame.shape and list(back.columns) == schema.column_names
     with pytest.raises(io.ArtifactError, match="code_chars"):
-        io.write_artifact("t", seeds.SEEDS, result.seeds.drop(columns=[seeds.CODE_CHARS]))
-    assert json.loads(result.seeds[data.EXTRA].iloc[0]) == {"index": 0}
+        io.write_artifact("t", schemas.SEEDS, result.seeds.drop(columns=[schemas.CODE_CHARS]))
+    assert json.loads(result.seeds[schemas.EXTRA].iloc[0]) == {"index": 0}
 
 
 # ---------------------------------------------------------------- loading
@@ -143,7 +144,7 @@ def test_artifacts_validate_against_their_schemas(raw, bench, tmp_path):
 def test_codeio_sources_with_limit_and_union():
     assert len(seeds.load_seed_sources(["codeio"], 5)) == 5
     both = seeds.load_seed_sources(["codeio", "codeio:hq"], 3, limits={"codeio:hq": 2})
-    assert both[data.SEED_ID].tolist() == ["codeio-00000", "codeio-00001", "codeio-00002",
+    assert both[schemas.SEED_ID].tolist() == ["codeio-00000", "codeio-00001", "codeio-00002",
                                            "codeio_hq-00000", "codeio_hq-00001"]
     assert len(seeds.load_seed_sources(["codeio:all"])) == 3244
     with pytest.raises(data.DataError, match="overlap.*codeio:all"):
@@ -182,7 +183,7 @@ def test_load_benchmarks_reports_what_is_missing(monkeypatch):
 def test_plots_have_titles_axes_and_one_trace_per_source(raw, bench):
     result = seeds.build_seed_table(raw, bench)
     funnel, lengths = seeds.plot_funnel(result.funnel), seeds.plot_code_lengths(result.seeds)
-    assert {t.name for t in funnel.data} == {"evol", "local"} and len(funnel.data[0].x) == len(seeds.STAGES)
+    assert {t.name for t in funnel.data} == {"evol", "local"} and len(funnel.data[0].x) == len(schemas.STAGES)
     assert funnel.layout.yaxis.title.text == "seeds left (rows)" and funnel.layout.title.text.startswith("Seed funnel")
     assert "characters" in lengths.layout.xaxis.title.text and lengths.layout.yaxis.title.text == "seeds (count)"
     assert sum(len(t.x) for t in lengths.data) == len(result.seeds)

@@ -1,11 +1,14 @@
 """RL (phase 08): GRPO/RLOO on the tiny model with the rule reward and an RM reward, resume, and the monitors."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pandas as pd
 import pytest
 
+from acecoder_lib import rewards
+from acecoder_lib.core import schemas
 from acecoder_lib.phases import p08_reinforcement_learning as rl
 
 
@@ -43,7 +46,7 @@ CFG = dict(max_steps=2, num_generations=2, per_device_batch_size=4, max_completi
 def test_rule_reward_run_logs_every_step_and_is_reused(dataset, engine, tiny_model_dir, tmp_path):
     funcs, weights = rl.make_rewards("rule", engine)
     steps = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "r", funcs, weights, rl.RLConfig(**CFG))
-    assert steps["step"].tolist() == [1, 2] and list(steps.columns) == rl.STEPS.column_names
+    assert steps["step"].tolist() == [1, 2] and list(steps.columns) == schemas.RL_STEPS.column_names
     assert (steps["generation_s"] > 0).all() and (steps["reward_s"] >= 0).all()
     assert (steps["step_s"] >= steps["generation_s"]).all() and steps["rm_reward"].isna().all()
     assert steps["no_code_frac"].between(0, 1).all()
@@ -65,15 +68,43 @@ def test_training_resumes_from_a_checkpoint(dataset, engine, tiny_model_dir, tmp
     funcs, weights = rl.make_rewards("rule", engine)
     rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "c", funcs, weights, rl.RLConfig(**CFG, save_steps=2),
                     keep_checkpoints=True)
-    # leave what a crash right after the step-2 checkpoint of a 3-step run leaves: the checkpoint, nothing else
+    # leave what a crash right after the step-2 checkpoint of a 3-step run leaves: the checkpoint and that run's
+    # fingerprint, nothing else
     (tmp_path / "c" / rl.MARKER).unlink()
     shutil.rmtree(tmp_path / "c" / "final")
+    three = rl.RLConfig(**{**CFG, "max_steps": 3}, save_steps=2)
+    (tmp_path / "c" / "fingerprint.txt").write_text(
+        rl.training_fingerprint(dataset, str(tiny_model_dir), three, funcs, weights, "rule"))
     assert (tmp_path / "c" / "checkpoints" / "checkpoint-2").is_dir()
-    steps = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "c", funcs, weights,
-                            rl.RLConfig(**{**CFG, "max_steps": 3}, save_steps=2))
+    steps = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "c", funcs, weights, three)
     assert steps["step"].tolist() == [1, 2, 3]  # steps 1-2 come back from the checkpoint's trainer state
     assert steps.set_index("step")["generation_s"].isna().tolist() == [True, True, False]  # only step 3 ran again
     assert (tmp_path / "c" / "final" / "config.json").is_file() and not (tmp_path / "c" / "checkpoints").exists()
+
+
+def test_a_step_changes_the_policy_weights_and_other_inputs_retrain(dataset, engine, tiny_model_dir, tmp_path):
+    """One optimisation step with a reward that varies within a group moves (nearly) every weight; a finished folder
+    is reused only for the same inputs (fingerprint), and retrained when they change."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    funcs, weights = rl.make_rewards("reward_model", engine, rm=_LengthRM())
+    one = rl.RLConfig(**{**CFG, "max_steps": 1})
+    first = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "w", funcs, weights, one, reward_name="reward_model")
+    before = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(tmp_path / "w" / "final", dtype=torch.float32).state_dict()
+    moved = sum(int((before[k] != after[k]).sum()) for k in before)
+    total = sum(v.numel() for v in before.values())
+    assert moved / total > 0.5, f"only {moved} of {total} weights changed after one step"
+    stamp = (tmp_path / "w" / "fingerprint.txt").read_text()
+    saved = (tmp_path / "w" / "final" / "config.json").stat().st_mtime_ns
+    again = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "w", funcs, weights, one, reward_name="reward_model")
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), first.reset_index(drop=True), check_dtype=False)
+    assert (tmp_path / "w" / "final" / "config.json").stat().st_mtime_ns == saved  # reused, not retrained
+    rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "w", funcs, weights,
+                    rl.RLConfig(**{**CFG, "max_steps": 1, "learning_rate": 2e-5}), reward_name="reward_model")
+    marker = json.loads((tmp_path / "w" / rl.MARKER).read_text())
+    assert marker["config"]["learning_rate"] == 2e-5 and (tmp_path / "w" / "fingerprint.txt").read_text() != stamp
 
 
 def test_bad_settings_are_refused(engine, dataset, tiny_model_dir, tmp_path):
@@ -96,7 +127,7 @@ def test_divergence_flags_rm_up_rule_flat():
 
 
 def test_rm_reward_gives_no_code_the_lowest_score():
-    r = rl.RMReward(_LengthRM(), prefix="")
+    r = rewards.RMReward(_LengthRM(), prefix="")
     out = r(completions=["def add(a, b):\n    return a + b\n", "no code here at all"], question=["q", "q"],
             entry_point=["add", "add"])
     assert out[1] < out[0] and len(r.seconds) == 1

@@ -1,0 +1,164 @@
+"""A reward model as a scorer of (question, program): load a checkpoint, score programs (phases 06, 07, 08).
+
+    rm = reward_model.RewardModel.load(out_dir)        # a folder trained by phase 06, or a released AceCodeRM checkpoint
+    rm.score(question, [program_a, program_b])         # -> [float, float], higher = more likely correct
+
+Input format, the same for training and scoring (and the one AceCodeRM's own example uses): the tokenizer's chat
+template over ``[{"role": "user", "content": question}, {"role": "assistant", "content": program}]``, the program as
+plain code. Sequences longer than ``max_length`` tokens keep their LAST ``max_length`` tokens (the program and the
+end of the question survive; the start of the chat is cut), so the token the head reads is always the real last one.
+
+Two checkpoint layouts load:
+- ``sequence_classification``: what phase 06 saves: a standard transformers folder of
+  ``AutoModelForSequenceClassification`` (``num_labels=1``, head ``score`` without bias) plus ``acecoder_rm.json``.
+- ``value_head``: the released AceCodeRM-7B/32B format: a causal LM whose weights also hold ``v_head.summary.weight``
+  and ``v_head.summary.bias`` (a ``Linear(hidden, 1)`` with bias); the score is that head on the last hidden state
+  at the last attended token (right padding), as in AceCoder's ``rm_utils.py``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+MARKER = "acecoder_rm.json"       # written last by train_reward_model: a folder without it is unfinished
+
+
+LAYOUTS = ("sequence_classification", "value_head")
+
+
+VALUE_HEAD_KEYS = ("v_head.summary.weight", "v_head.summary.bias")
+
+
+class RewardModelError(RuntimeError):
+    """A reward-model folder is missing, unfinished or of an unknown layout; the message says which and why."""
+
+
+def chat_text(tokenizer, question: str, program: str) -> str:
+    """The one text both training and scoring tokenize (no generation prompt: the assistant turn is complete)."""
+    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": program}]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False)
+    return f"{question}\n\n{program}"
+
+
+def encode(tokenizer, question: str, program: str, max_length: int) -> list[int]:
+    """Token ids of ``chat_text``, left-truncated to the last ``max_length`` tokens."""
+    if max_length < 8:
+        raise ValueError(f"max_length must be >= 8, got {max_length}")
+    ids = tokenizer(chat_text(tokenizer, question, program), add_special_tokens=False)["input_ids"]
+    return ids[-max_length:]
+
+
+def _safetensors_files(folder: Path) -> list[Path]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        return sorted({folder / f for f in json.loads(index.read_text())["weight_map"].values()})
+    return sorted(folder.glob("*.safetensors"))
+
+
+def detect_layout(folder: str | Path) -> str:
+    """``sequence_classification`` or ``value_head`` (see the module docstring); RewardModelError otherwise."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise RewardModelError(f"{folder} is not a model folder (no config.json)")
+    marker = folder / MARKER
+    if marker.is_file():
+        return json.loads(marker.read_text())["layout"]
+    from safetensors import safe_open
+
+    for file in _safetensors_files(folder):
+        with safe_open(str(file), framework="pt") as f:
+            if VALUE_HEAD_KEYS[0] in f.keys():
+                return "value_head"
+    archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    if any(a.endswith("ForSequenceClassification") for a in archs):
+        return "sequence_classification"
+    raise RewardModelError(f"{folder} is neither a sequence-classification reward model nor a value-head (AceCodeRM) "
+                           f"checkpoint: no {VALUE_HEAD_KEYS[0]} tensor, architectures {archs}")
+
+
+class RewardModel:
+    """A loaded reward model; ``score`` batches (length-sorted), pads right and truncates like training did."""
+
+    def __init__(self, folder: str | Path, device: str | None = None, dtype=None, max_length: int | None = None):
+        import torch
+        from transformers import AutoTokenizer
+
+        self.folder = Path(folder)
+        if self.folder.is_dir() and (self.folder / "checkpoints").is_dir() and not (self.folder / MARKER).is_file() \
+                and not (self.folder / "config.json").is_file():
+            raise RewardModelError(f"{self.folder} holds checkpoints but no finished model: training did not end; "
+                                   f"rerun train_reward_model to resume")
+        self.layout = detect_layout(self.folder)
+        marker = json.loads((self.folder / MARKER).read_text()) if (self.folder / MARKER).is_file() else {}
+        self.max_length = int(max_length or marker.get("max_length") or 2048)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = dtype or torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.layout == "sequence_classification":
+            from transformers import AutoModelForSequenceClassification
+            self.model = AutoModelForSequenceClassification.from_pretrained(self.folder, dtype=dtype)
+            self.model.config.pad_token_id = self.model.config.pad_token_id or self.tokenizer.pad_token_id
+            self.head = None
+        else:
+            from safetensors import safe_open
+            from transformers import AutoModelForCausalLM
+            from transformers.utils import logging as hf_logging
+
+            verbosity = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()  # the v_head tensors are "unexpected" for the plain causal LM: expected
+            try:
+                self.model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=dtype)
+            finally:
+                hf_logging.set_verbosity(verbosity)
+            tensors = {}
+            for file in _safetensors_files(self.folder):
+                with safe_open(str(file), framework="pt") as f:
+                    tensors.update({k: f.get_tensor(k) for k in VALUE_HEAD_KEYS if k in f.keys()})
+            if set(tensors) != set(VALUE_HEAD_KEYS):
+                raise RewardModelError(f"{self.folder}: value-head checkpoint lacks {sorted(set(VALUE_HEAD_KEYS) - set(tensors))}")
+            weight = tensors[VALUE_HEAD_KEYS[0]]
+            self.head = torch.nn.Linear(weight.shape[1], 1, bias=True)
+            self.head.load_state_dict({"weight": weight.float(), "bias": tensors[VALUE_HEAD_KEYS[1]].float()})
+            self.head.to(self.device)
+        self.model.to(self.device).eval()
+
+    @classmethod
+    def load(cls, folder: str | Path, **kw) -> "RewardModel":
+        return cls(folder, **kw)
+
+    def _forward(self, batch: list[list[int]]) -> list[float]:
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch], device=self.device)
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch], device=self.device)
+        with torch.no_grad():
+            if self.head is None:
+                return self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float().tolist()
+            hidden = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+            last = hidden[torch.arange(len(batch), device=self.device), mask.sum(-1) - 1]
+            return self.head(last.float()).squeeze(-1).tolist()
+
+    def score_many(self, questions: Sequence[str], programs: Sequence[str], batch_size: int = 8) -> list[float]:
+        """One score per (question, program) pair, in order."""
+        if len(questions) != len(programs):
+            raise ValueError(f"{len(questions)} questions but {len(programs)} programs")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        encoded = [encode(self.tokenizer, q, p, self.max_length) for q, p in zip(questions, programs)]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        scores = [0.0] * len(encoded)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for i, s in zip(chunk, self._forward([encoded[i] for i in chunk])):
+                scores[i] = float(s)
+        return scores
+
+    def score(self, question: str, programs: Sequence[str], batch_size: int = 8) -> list[float]:
+        """Scores of ``programs`` for one ``question`` (higher: more likely to pass the tests)."""
+        return self.score_many([question] * len(programs), list(programs), batch_size=batch_size)
