@@ -8,7 +8,7 @@ One function computes the counts, so the end-to-end test (the smoke chain's coun
 deterministic) and ``scripts/check_funnel.py`` (a finished ``default`` run against the README's published numbers)
 read the same numbers. Keys are dotted, e.g. ``questions_02.grounded.generator_failed``; a phase whose artifact is
 missing (the run stopped before it) contributes no key. Why rows were dropped is in the artifacts' ``reason``
-columns (``acecoder_lib.reasons``); a count that moved is explained there.
+columns (``acecoder_lib.core.reasons``); a count that moved is explained there.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ reward becomes NaN and is left out of the group baseline.
     trainer = GRPOTrainer(..., reward_funcs=[reward])
     reward.last_stats                                # seconds, no_code_frac, mean_pass_rate ... of the last call
 
-Per completion: ``extract_code`` (``acecoder_lib.extract``); no runnable code -> 0.0 without running anything;
+Per completion: ``extract_code`` (``acecoder_lib.code.extract``); no runnable code -> 0.0 without running anything;
 otherwise the program (``prelude`` + code) runs against that row's tests. Identical (program, tests) pairs in a batch
 - frequent among the G samples of one prompt - run once. A row with no tests gets ``no_tests_reward`` (default
 None: unscorable, rather than a vacuous 1.0). An empty entry point (AceCode-87K has none) is inferred from the tests.

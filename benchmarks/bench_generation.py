@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from acecoder_lib import paths  # noqa: E402
+from acecoder_lib.core import paths  # noqa: E402
 from acecoder_lib.llm.generation import make_backend  # noqa: E402
 from acecoder_lib.llm.prompts import solve_messages  # noqa: E402
 

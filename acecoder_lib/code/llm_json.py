@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from dataclasses import dataclass, field
 
+from ..core.text import fenced_blocks
+
 FALLBACK_TESTS = ["assert False"]  # the paper's marker for unparseable output
-_FENCE_RE = re.compile(r"```(?:json|JSON|python)?\s*\n(.*?)(?:```|$)", re.S)
 
 
 @dataclass
@@ -29,7 +29,7 @@ class SynthesisParse:
 
 def _candidates(text: str) -> list[str]:
     """Substrings that may hold the JSON object: fenced blocks first, then from the first '{'."""
-    out = [m.group(1) for m in _FENCE_RE.finditer(text)]
+    out = [f.body for f in fenced_blocks(text) if f.tag in ("json", "python", "")]
     start = text.find("{")
     if start >= 0:
         end = text.rfind("}")

@@ -12,12 +12,10 @@ executed here; the tests are as untrusted as the programs and run only through t
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 
+from ..core.text import fenced_blocks
 from ..execution import split_test_code
-
-_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|\Z)", re.S)
 
 
 @dataclass
@@ -30,7 +28,7 @@ class ParsedTests:
 
 
 def _code_of(text: str) -> str:
-    blocks = _FENCE.findall(text or "")
+    blocks = [f.body for f in fenced_blocks(text) if f.tag in ("python", "py", "")]
     return "\n".join(blocks) if blocks else (text or "")
 
 

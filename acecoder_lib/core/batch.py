@@ -1,8 +1,8 @@
 """Batch runner: execute the numbered notebooks in order with papermill, resumably.
 
-    python -m acecoder_lib.batch run --profile default --run-name default
-    python -m acecoder_lib.batch run --profile smoke --run-name ci --only 00,01 -p N_SEEDS=20
-    python -m acecoder_lib.batch status --run-name default
+    python -m acecoder_lib.core.batch run --profile default --run-name default
+    python -m acecoder_lib.core.batch run --profile smoke --run-name ci --only 00,01 -p N_SEEDS=20
+    python -m acecoder_lib.core.batch status --run-name default
 
 Each notebook runs with the parameters of its profile (``notebooks/params/<profile>.yaml``) plus RUN_NAME and
 PROFILE; the executed copy, outputs included, is saved as ``runs/<RUN_NAME>/notebooks/NN_name.ipynb``.
@@ -327,7 +327,7 @@ def _parse_overrides(pairs: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m acecoder_lib.batch", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m acecoder_lib.core.batch", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run or resume the notebook chain")
     p_run.add_argument("--profile", default="smoke", help=f"one of {profiles.PROFILES} (notebooks/params/*.yaml)")

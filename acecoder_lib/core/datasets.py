@@ -17,22 +17,18 @@ a Hub dataset is asked for by name and the Hub answers within 2 s; otherwise onl
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import gzip
 import importlib.util
 import json
 import os
 import re
-import socket
-from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import urlparse
 
 import pandas as pd
 
-from ..core import io
+from ..core import hub, io
 from ..core.schemas import (
     ATOL,
     BASE_INPUTS,
@@ -50,7 +46,6 @@ from ..core.schemas import (
     QUESTION,
     QUESTION_ID,
     QUESTION_SCHEMA,
-    SEED_COLUMNS,
     SEED_ID,
     SEED_SCHEMA,
     SOURCE,
@@ -58,6 +53,7 @@ from ..core.schemas import (
     TEST,
     TESTS,
 )
+from ..core.text import fenced_blocks
 
 # Hugging Face seed sets: one mapping each from seed column -> dataset field (None: not in the dataset).
 # Fields per the dataset cards and the AceCoder/AceCoderV2 preprocessing code.
@@ -139,11 +135,11 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
-def _is_null(value: Any) -> bool:
+def is_null(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
-def _validated(rows: list[dict], schema, where: str) -> pd.DataFrame:
+def validated(rows: list[dict], schema, where: str) -> pd.DataFrame:
     """The rows as a frame checked against ``schema``; the first column (the id) must also be unique."""
     df = pd.DataFrame(rows, columns=schema.column_names)
     try:
@@ -200,7 +196,7 @@ def load_codeio(variant: str = "codeio", path: str | Path | None = None) -> pd.D
         rows.append({SEED_ID: f"{'codeio' if variant == 'codeio' else 'codeio_' + variant}-{i:05d}",
                      SOURCE: "codeio", INSTRUCTION: _field(rec, "task_description", at), CODE: code,
                      LANGUAGE: "python", EXTRA: _json(extra)})
-    return _validated(rows, SEED_SCHEMA, f"CodeIO {file}")
+    return validated(rows, SEED_SCHEMA, f"CodeIO {file}")
 
 
 STARTER_FILE = Path(__file__).resolve().parent.parent / "assets" / "starter_seeds.jsonl"
@@ -230,20 +226,7 @@ def load_starter(path: str | Path | None = None) -> pd.DataFrame:
                  "reference_entry_point": entry}
         rows.append({SEED_ID: f"starter-{i:05d}", SOURCE: "starter", INSTRUCTION: _field(rec, "task_description", at),
                      CODE: code, LANGUAGE: "python", EXTRA: _json(extra)})
-    return _validated(rows, SEED_SCHEMA, f"starter seeds {file}")
-
-
-def _hub_reachable(timeout: float = 2.0) -> bool:
-    """False at once under HF_HUB_OFFLINE / HF_DATASETS_OFFLINE, else whether the Hub's port answers in time."""
-    flags = (os.environ.get(v, "").upper() for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-    if any(flag in {"1", "ON", "YES", "TRUE"} for flag in flags):
-        return False
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    return validated(rows, SEED_SCHEMA, f"starter seeds {file}")
 
 
 @contextlib.contextmanager
@@ -275,7 +258,7 @@ def _hf_frame(name: str, path: str | Path | None, data_files: Any, split: str, l
     builder = (str(path) if path is not None else name if first is None else
                "parquet" if first.name.endswith(".parquet") else "csv" if first.name.endswith(".csv") else "json")
     local = builder != name
-    offline = local or not _hub_reachable()
+    offline = local or not hub.reachable()
     try:
         with _hf_offline(offline):
             ds = datasets.load_dataset(builder, data_files=data_files,
@@ -300,21 +283,15 @@ def _hf_frame(name: str, path: str | Path | None, data_files: Any, split: str, l
     return df
 
 
-_PY_FENCE = re.compile(r"```[ \t]*(?:python3?|py)[ \t]*\r?\n(.*?)```", re.S | re.I)
-_ANY_FENCE = re.compile(r"```[ \t]*([\w+#.-]+)")
-
-
-def extract_python_block(text: str) -> str:
-    """The first closed ```python (or ```py / ```python3) block of a markdown text, '' when there is none."""
-    match = _PY_FENCE.search(text) if isinstance(text, str) else None
-    return match.group(1) if match else ""
+PYTHON_FENCE_TAGS = ("python", "python3", "py")
 
 
 def _fence_language(text: str) -> str:
-    if _PY_FENCE.search(text):
+    """'python' when a closed python block is there, else the first fence's tag ('' without fences)."""
+    blocks = fenced_blocks(text)
+    if any(f.closed and f.tag in PYTHON_FENCE_TAGS for f in blocks):
         return "python"
-    match = _ANY_FENCE.search(text)
-    return match.group(1).lower() if match else ""
+    return next((f.tag for f in blocks if f.tag), "")
 
 
 def load_hub_seed(name: str, *, path: str | Path | None = None, data_files: Any = None, split: str = "train",
@@ -341,7 +318,7 @@ def load_hub_seed(name: str, *, path: str | Path | None = None, data_files: Any 
                      INSTRUCTION: (rec[spec[INSTRUCTION]] or "") if spec[INSTRUCTION] else "", CODE: code,
                      LANGUAGE: str(language).lower(),
                      EXTRA: _json({"index": i, **{k: rec[k] for k in spec["extra"] if k in rec}})})
-    return _validated(rows, SEED_SCHEMA, f"{name} ({path or data_files or 'Hub'})")
+    return validated(rows, SEED_SCHEMA, f"{name} ({path or data_files or 'Hub'})")
 
 
 def load_local_seed(path: str | Path, columns: dict[str, str], *, source: str = "local",
@@ -360,93 +337,10 @@ def load_local_seed(path: str | Path, columns: dict[str, str], *, source: str = 
         rows.append({SEED_ID: f"{source}-{sid}", SOURCE: source, INSTRUCTION: get.get(INSTRUCTION, ""),
                      CODE: get[CODE], LANGUAGE: (get.get(LANGUAGE) or language).lower(),
                      EXTRA: _json({k: v for k, v in rec.items() if k not in columns.values()})})
-    return _validated(rows, SEED_SCHEMA, f"local seeds {file}")
+    return validated(rows, SEED_SCHEMA, f"local seeds {file}")
 
 
 # ---------------------------------------------------------------- the paper's seed rules (S1)
-
-DROP_REASONS = ("code_missing", "code_not_string", "not_python", "no_python_block", "empty_code",
-                "stack_too_short", "no_def_or_class")
-
-
-def _is_print_statement(node: ast.stmt, lines: list[bytes]) -> bool:
-    """A bare ``print(...)`` call statement alone on its lines (col offsets are UTF-8 byte offsets)."""
-    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-            and isinstance(node.value.func, ast.Name) and node.value.func.id == "print"):
-        return False
-    tail = lines[node.end_lineno - 1][node.end_col_offset:].strip()
-    return not lines[node.lineno - 1][:node.col_offset].strip() and (not tail or tail.startswith(b"#"))
-
-
-def remove_print_lines(code: str) -> str:
-    """Delete whole-line ``print(...)`` statements, multi-line calls included; a block left empty gets ``pass``.
-
-    Simplification of the paper's code, which drops every line whose stripped text starts with "print" (breaking
-    multi-line calls, ``printer = ...`` and blocks that held only a print): statements are found with ``ast``, so
-    prints inside strings, after ``;`` or on an ``if x: print(y)`` line stay; unparseable code is returned as is.
-    """
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError):
-        return code
-    lines = re.findall(r".*?(?:\r\n|\r|\n)|.+\Z", code, flags=re.S)
-    raw = [line.encode() for line in lines]
-    drop: set[int] = set()
-    keep_pass: dict[int, str] = {}
-    for node in ast.walk(tree):
-        for name in ("body", "orelse", "finalbody"):
-            block = getattr(node, name, None)
-            if not isinstance(block, list) or not block or not isinstance(block[0], ast.stmt):
-                continue
-            prints = [s for s in block if _is_print_statement(s, raw)]
-            for stmt in prints:
-                drop.update(range(stmt.lineno - 1, stmt.end_lineno))
-            if prints and len(prints) == len(block) and not isinstance(node, ast.Module):
-                first = prints[0]
-                keep_pass[first.lineno - 1] = raw[first.lineno - 1][:first.col_offset].decode() + "pass\n"
-    return "".join(keep_pass.get(i, line) for i, line in enumerate(lines) if i not in drop or i in keep_pass)
-
-
-def apply_seed_rules(seeds: pd.DataFrame, *, markdown_sources: tuple = MARKDOWN_SOURCES,
-                     stack_sources: tuple = ("stack",), min_stack_chars: int = 100,
-                     strip_prints: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Paper S1 on a seed frame: (kept seeds with cleaned code, drop counts: one row per reason, one column per source).
-
-    In order: code must be a non-null str; language python; markdown sources keep their first python block; the
-    code must be non-blank; stack code must be longer than ``min_stack_chars`` (100, paper); it must contain
-    ``def `` or ``class ``; then print statements are removed. Bad rows are counted, never raised (a null
-    instruction or extra becomes '' / '{}'). Apply it once to loader output: extracted code has no fence left.
-    """
-    missing = [c for c in SEED_COLUMNS if c not in seeds.columns]
-    if missing:
-        raise DataError(f"apply_seed_rules: seed frame lacks column(s) {missing}; expected {list(SEED_COLUMNS)}")
-    kept, reasons = [], []
-    for rec in seeds[list(SEED_COLUMNS)].to_dict("records"):
-        code, source = rec[CODE], str(rec[SOURCE])
-        language = rec[LANGUAGE].lower() if isinstance(rec[LANGUAGE], str) else ""
-        markdown = source in markdown_sources
-        reason = ("code_missing" if _is_null(code) else
-                  "code_not_string" if not isinstance(code, str) else
-                  "not_python" if language not in ("python", "py") and not (markdown and language == "") else "")
-        if not reason and markdown:
-            code = extract_python_block(code)
-            reason = "" if code else "no_python_block"
-        if not reason:
-            reason = ("empty_code" if not code.strip() else
-                      "stack_too_short" if source in stack_sources and len(code) <= min_stack_chars else
-                      "no_def_or_class" if "def " not in code and "class " not in code else "")
-        reasons.append((reason or "kept", source))
-        if not reason:
-            kept.append({SEED_ID: str(rec[SEED_ID]), SOURCE: source, LANGUAGE: "python",
-                         INSTRUCTION: rec[INSTRUCTION] if isinstance(rec[INSTRUCTION], str) else "",
-                         CODE: remove_print_lines(code) if strip_prints else code,
-                         EXTRA: rec[EXTRA] if isinstance(rec[EXTRA], str) else "{}"})
-    counts = pd.DataFrame(0, index=pd.Index(DROP_REASONS + ("kept",), name="reason"),
-                          columns=sorted({s for _, s in reasons}))
-    for (reason, source), n in Counter(reasons).items():
-        counts.loc[reason, source] = n
-    counts["total"] = counts.sum(axis=1)
-    return _validated(kept, SEED_SCHEMA, "apply_seed_rules output"), counts
 
 
 # ---------------------------------------------------------------- questions with tests (AceCode-87K)
@@ -468,7 +362,7 @@ def load_acecode(*, path: str | Path | None = None, data_files: Any = None, spli
                             f"a list of str")
         rows.append({QUESTION_ID: str(rec["id"]), SOURCE: rec["source"] or "", QUESTION: rec["question"] or "",
                      TESTS: tests, ENTRY_POINT: ""})
-    return _validated(rows, QUESTION_SCHEMA, f"{ACECODE_NAME} ({path or data_files or 'Hub'})")
+    return validated(rows, QUESTION_SCHEMA, f"{ACECODE_NAME} ({path or data_files or 'Hub'})")
 
 
 # ---------------------------------------------------------------- evaluation sets
@@ -514,7 +408,7 @@ def load_eval_set(benchmark: str, path: str | Path | None = None) -> pd.DataFram
                      BASE_INPUTS: _json(_field(rec, "base_input", at, list, ... if benchmark != "humaneval" else [])),
                      PLUS_INPUTS: _json(_field(rec, "plus_input", at, list) if plus else []),
                      ATOL: float(_field(rec, "atol", at, (int, float), 0) or 0.0)})
-    return _validated(rows, EVAL_SCHEMA, f"{benchmark} {file}")
+    return validated(rows, EVAL_SCHEMA, f"{benchmark} {file}")
 
 
 def available_eval_sets() -> list[dict]:

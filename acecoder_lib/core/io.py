@@ -7,7 +7,7 @@ hash, so a run killed mid-write leaves either the old artifact or a detectably i
 half-written table. Reading validates the schema and fails with a message naming the file, the column and what
 was expected.
 
-    from acecoder_lib import io, schemas
+    from acecoder_lib.core import io, schemas
     io.write_artifact("smoke", schemas.ENVIRONMENT, df, params={...}, inputs=[])
     df = io.read_artifact("smoke", schemas.ENVIRONMENT)
 """
@@ -20,7 +20,7 @@ import math
 import os
 import subprocess
 import tempfile
-from io import BytesIO  # the standard library's io (this module is acecoder_lib.io)
+from io import BytesIO  # the standard library's io (this module is acecoder_lib.core.io)
 from pathlib import Path
 from typing import Any, Iterable
 

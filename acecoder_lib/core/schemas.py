@@ -1,7 +1,7 @@
 """Column names and artifact schemas, defined once for every phase.
 
 Phases talk only through files under ``runs/<RUN_NAME>/``; each file's columns are declared here and checked by
-``acecoder_lib.io`` on write and on read. Preference data uses TRL's names (``prompt``, ``chosen``,
+``acecoder_lib.core.io`` on write and on read. Preference data uses TRL's names (``prompt``, ``chosen``,
 ``rejected``) so ``RewardTrainer`` takes it as is.
 
 dtypes understood by the validator:

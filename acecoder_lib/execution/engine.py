@@ -343,9 +343,7 @@ class ExecutionEngine:
     # -- lifecycle
     def _start_workers(self) -> None:
         while len(self._workers) < self.n_workers:
-            slot = len(self._workers)
-            self._workers.append(_Worker(slot, self.sandbox_uids[slot], self.config.network, self.isolation_requested,
-                                         self._cpu_for(slot), self.config.workdir_mb))
+            self._workers.append(self._new_worker(len(self._workers)))
         iso = self._workers[0].isolation
         missing = [name for name, ok in (("network namespace", iso["netns"] or self.config.network),
                                          ("PID namespace", iso["pidns"]), ("read-only mounts", iso["readonly"]),
@@ -354,6 +352,11 @@ class ExecutionEngine:
             self._warned = True
             warnings.warn("execution sandbox running without: " + ", ".join(missing)
                           + " (needs root or unprivileged user namespaces; see docs/execution.md)", RuntimeWarning)
+
+    def _new_worker(self, slot: int) -> _Worker:
+        """A fresh worker for `slot` (its own uid, CPU pin and the engine's network setting)."""
+        return _Worker(slot, self.sandbox_uids[slot], self.config.network, self.isolation_requested,
+                       self._cpu_for(slot), self.config.workdir_mb)
 
     def _cpu_for(self, slot: int) -> int | None:
         """CPU a worker is pinned to (pin_cpus=True): slot-th of the CPUs this process may use."""
@@ -524,8 +527,7 @@ class ExecutionEngine:
         except (KeyError, ValueError):
             pass
         w.kill()
-        self._workers[w.slot] = _Worker(w.slot, w.uid, self.config.network, self.isolation_requested,
-                                        self._cpu_for(w.slot), self.config.workdir_mb)
+        self._workers[w.slot] = self._new_worker(w.slot)
 
 
 def live_worker_pids() -> set[int]:

@@ -66,6 +66,12 @@ HARD_GRACE_S = 0.5  # zygote SIGKILLs this long after the in-process wall-clock 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_cap(cfg: dict, n_tests_left: int) -> int:
+    """RLIMIT_CPU of a child that runs the setup and `n_tests_left` tests: their limits plus 2 s of slack (the
+    in-process alarms fire first; this is the last backstop, and a SIGKILL near it is read as a timeout)."""
+    return int(cfg["setup_timeout_s"] + n_tests_left * cfg["test_timeout_s"] + 2)
+
+
 def _proc_cpu(pid: int) -> float | None:
     """CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat; None if unreadable."""
     try:
@@ -125,8 +131,7 @@ class Zygote:
                     signal.signal(sig, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes raise OSError instead of killing
-                n_left = max(len(tests) - start, 0)
-                cpu_total = int(cfg["setup_timeout_s"] + n_left * cfg["test_timeout_s"] + 2)
+                cpu_total = _cpu_cap(cfg, max(len(tests) - start, 0))
                 iso.set_limits(cfg["memory_mb"], cpu_total, cfg["max_processes"] if self.uid is not None else None,
                                cfg["max_file_mb"], cfg["max_open_files"])
                 if self.uid is not None:
@@ -259,7 +264,7 @@ class Zygote:
         death = None
         if not finished:
             cpu = rusage.ru_utime + rusage.ru_stime
-            cpu_cap = int(cfg["setup_timeout_s"] + max(len(tests) - start, 0) * cfg["test_timeout_s"] + 2)
+            cpu_cap = _cpu_cap(cfg, max(len(tests) - start, 0))
             if killed:
                 death = ("timeout", "killed by the hard wall-clock backstop (the program ignored the alarm)")
             elif os.WIFSIGNALED(status):

@@ -6,13 +6,13 @@ template is applied). A message list that ends with an ``assistant`` message is 
 that message (the paper's proxy-solver prefill, ``prompts.SOLVE_PREFILL``), and the completion holds only the
 continuation. ``prefill=`` does the same for any prompt. temperature 0 is greedy (n copies of one answer).
 
-    from acecoder_lib.generation import make_backend
+    from acecoder_lib.llm.generation import make_backend
     backend = make_backend("transformers", "smollm2-135m-instruct", batch_size=16)
     outs = backend.generate([[{"role": "user", "content": "Write is_prime in Python."}]], n=4, temperature=0.8)
     backend.last_usage.tokens_per_second       # usage of the last call; backend.usage sums every call
 
 Kinds: ``transformers`` (left-padded batches, bf16 on CUDA), ``vllm`` (vllm.LLM; on CPU it runs in-process with
-``enforce_eager``), ``openai`` (chat/completions or completions of a vLLM server, ``python -m acecoder_lib.serve``,
+``enforce_eager``), ``openai`` (chat/completions or completions of a vLLM server, ``python -m acecoder_lib.llm.serve``,
 or a hosted API such as the paper's GPT-4o-mini; key from ``OPENAI_API_KEY``).
 """
 from __future__ import annotations
@@ -355,7 +355,7 @@ class OpenAIBackend(GenerationBackend):
     """An OpenAI-compatible HTTP API: chat prompts -> /chat/completions, raw strings -> /completions.
 
     ``prefill_mode``: "continue" sends the prefill as a final assistant message with ``continue_final_message``
-    (vLLM's and ``acecoder_lib.serve``'s extension); "instruction" (hosted APIs without prefill) asks the model in
+    (vLLM's and ``acecoder_lib.llm.serve``'s extension); "instruction" (hosted APIs without prefill) asks the model in
     the user turn to start its answer with the prefill text and strips that text from the reply.
     """
 
@@ -371,7 +371,7 @@ class OpenAIBackend(GenerationBackend):
         self.api_key = api_key or os.environ.get(api_key_env)
         if not self.api_key and "api.openai.com" in self.base_url:
             raise BackendError(f"no API key for {self.base_url}: set the {api_key_env} environment variable "
-                               "(or pass base_url= of a local server, e.g. python -m acecoder_lib.serve)")
+                               "(or pass base_url= of a local server, e.g. python -m acecoder_lib.llm.serve)")
         if prefill_mode not in ("continue", "instruction"):
             raise ValueError(f"prefill_mode must be 'continue' or 'instruction', got {prefill_mode!r}")
         self.timeout, self.max_retries, self.backoff_s = timeout, max_retries, backoff_s

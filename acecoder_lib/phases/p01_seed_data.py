@@ -7,7 +7,7 @@
 
 Stages, in order (each row of ``result.funnel`` counts the rows of one source left after one stage):
     loaded          what the loaders returned
-    paper_rules     paper S1 via ``data.apply_seed_rules``: python only, a ``def``/``class``, Stack code > 100 chars,
+    paper_rules     paper S1 via ``apply_seed_rules``: python only, a ``def``/``class``, Stack code > 100 chars,
                     print lines removed (plus rows whose seed_id is empty or repeated)
     compiles        the cleaned code must compile (``compile()`` builds bytecode only; nothing is executed)
     exact_dedup     normalised code seen before (``dedup.exact_dedup``)
@@ -18,6 +18,8 @@ bad rows are counted there per reason, never raised.
 """
 from __future__ import annotations
 
+import ast
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -27,7 +29,23 @@ import pandas as pd
 from ..code import dedup
 from ..core import datasets as data
 from ..core import schemas
-from ..core.schemas import CODE_CHARS, SEED_FUNNEL, SEED_REMOVED, SEEDS, SOURCE, STAGES
+from ..core.datasets import MARKDOWN_SOURCES, PYTHON_FENCE_TAGS, DataError, is_null, validated
+from ..core.schemas import (
+    CODE,
+    CODE_CHARS,
+    EXTRA,
+    INSTRUCTION,
+    LANGUAGE,
+    SEED_COLUMNS,
+    SEED_FUNNEL,
+    SEED_ID,
+    SEED_REMOVED,
+    SEED_SCHEMA,
+    SEEDS,
+    SOURCE,
+    STAGES,
+)
+from ..core.text import fenced_blocks
 
 CODEIO_VARIANTS = {"codeio": "codeio", "codeio:codeio": "codeio", "codeio-hq": "hq", "codeio:hq": "hq",
                    "codeio-all": "all", "codeio:all": "all"}
@@ -149,7 +167,7 @@ def _seed_id_problems(raw: pd.DataFrame) -> pd.Series:
 def _rule_reasons(dropped: pd.DataFrame, rule_kwargs: dict, chunk: int = 256) -> list[str]:
     """The apply_seed_rules reason of each dropped row: giving every row its own source name turns the per-source
     drop counts into per-row reasons, so the rules are applied by data.py alone, never re-implemented here."""
-    markdown = set(rule_kwargs.get("markdown_sources", data.MARKDOWN_SOURCES))
+    markdown = set(rule_kwargs.get("markdown_sources", MARKDOWN_SOURCES))
     stack = set(rule_kwargs.get("stack_sources", ("stack",)))
     reasons: list[str] = []
     for start in range(0, len(dropped), chunk):
@@ -157,7 +175,7 @@ def _rule_reasons(dropped: pd.DataFrame, rule_kwargs: dict, chunk: int = 256) ->
         ids = part[schemas.SEED_ID].tolist()
         kwargs = dict(rule_kwargs, markdown_sources=tuple(i for i, s in zip(ids, part[SOURCE]) if s in markdown),
                       stack_sources=tuple(i for i, s in zip(ids, part[SOURCE]) if s in stack))
-        _, counts = data.apply_seed_rules(part.assign(**{SOURCE: ids}), **kwargs)
+        _, counts = apply_seed_rules(part.assign(**{SOURCE: ids}), **kwargs)
         drops = counts.drop(index="kept")[ids]
         reasons += drops.idxmax().where(drops.sum() > 0, "kept").tolist()
     return reasons
@@ -204,7 +222,7 @@ def build_seed_table(raw: pd.DataFrame, benchmarks: pd.DataFrame, *, near_dup_th
     removed: list[pd.DataFrame] = []
     left = {"loaded": raw}
 
-    # paper_rules: unusable ids first (rows are tracked by seed_id from here on), then data.apply_seed_rules
+    # paper_rules: unusable ids first (rows are tracked by seed_id from here on), then apply_seed_rules
     id_problem = _seed_id_problems(raw)
     if id_problem.any():
         bad = raw[id_problem != ""]
@@ -213,13 +231,13 @@ def build_seed_table(raw: pd.DataFrame, benchmarks: pd.DataFrame, *, near_dup_th
                                      "repeated; loaders give '<source>-<index>'"))
     usable = raw[id_problem == ""]
     rule_kwargs = {"min_stack_chars": min_stack_chars, "strip_prints": strip_prints}
-    kept, counts = data.apply_seed_rules(usable, **rule_kwargs)
+    kept, counts = apply_seed_rules(usable, **rule_kwargs)
     dropped = usable[~usable[schemas.SEED_ID].isin(set(kept[schemas.SEED_ID]))]
     reasons = _rule_reasons(dropped, rule_kwargs)
     tally = Counter(zip(reasons, dropped[SOURCE]))
     for (reason, source), n in tally.items():  # both views of the rules must agree, or data.py changed under us
         if reason == "kept" or counts.loc[reason, source] != n:
-            raise RuntimeError(f"per-row seed-rule reasons disagree with data.apply_seed_rules for {source}/{reason}")
+            raise RuntimeError(f"per-row seed-rule reasons disagree with apply_seed_rules for {source}/{reason}")
     removed.append(_removed_rows(dropped, "paper_rules", reasons, [f"paper S1 rule: {r}" for r in reasons]))
     left["paper_rules"] = kept.reset_index(drop=True)
 
@@ -288,3 +306,95 @@ def plot_code_lengths(seeds: pd.DataFrame, nbins: int = 60):
                        labels={CODE_CHARS: "code length (characters, after print removal)", SOURCE: "source"})
     fig.update_yaxes(title_text="seeds (count)")
     return fig
+
+
+DROP_REASONS = ("code_missing", "code_not_string", "not_python", "no_python_block", "empty_code",
+                "stack_too_short", "no_def_or_class")
+
+
+def _is_print_statement(node: ast.stmt, lines: list[bytes]) -> bool:
+    """A bare ``print(...)`` call statement alone on its lines (col offsets are UTF-8 byte offsets)."""
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name) and node.value.func.id == "print"):
+        return False
+    tail = lines[node.end_lineno - 1][node.end_col_offset:].strip()
+    return not lines[node.lineno - 1][:node.col_offset].strip() and (not tail or tail.startswith(b"#"))
+
+
+def remove_print_lines(code: str) -> str:
+    """Delete whole-line ``print(...)`` statements, multi-line calls included; a block left empty gets ``pass``.
+
+    Simplification of the paper's code, which drops every line whose stripped text starts with "print" (breaking
+    multi-line calls, ``printer = ...`` and blocks that held only a print): statements are found with ``ast``, so
+    prints inside strings, after ``;`` or on an ``if x: print(y)`` line stay; unparseable code is returned as is.
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return code
+    lines = re.findall(r".*?(?:\r\n|\r|\n)|.+\Z", code, flags=re.S)
+    raw = [line.encode() for line in lines]
+    drop: set[int] = set()
+    keep_pass: dict[int, str] = {}
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if not isinstance(block, list) or not block or not isinstance(block[0], ast.stmt):
+                continue
+            prints = [s for s in block if _is_print_statement(s, raw)]
+            for stmt in prints:
+                drop.update(range(stmt.lineno - 1, stmt.end_lineno))
+            if prints and len(prints) == len(block) and not isinstance(node, ast.Module):
+                first = prints[0]
+                keep_pass[first.lineno - 1] = raw[first.lineno - 1][:first.col_offset].decode() + "pass\n"
+    return "".join(keep_pass.get(i, line) for i, line in enumerate(lines) if i not in drop or i in keep_pass)
+
+
+def apply_seed_rules(seeds: pd.DataFrame, *, markdown_sources: tuple = MARKDOWN_SOURCES,
+                     stack_sources: tuple = ("stack",), min_stack_chars: int = 100,
+                     strip_prints: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Paper S1 on a seed frame: (kept seeds with cleaned code, drop counts: one row per reason, one column per source).
+
+    In order: code must be a non-null str; language python; markdown sources keep their first python block; the
+    code must be non-blank; stack code must be longer than ``min_stack_chars`` (100, paper); it must contain
+    ``def `` or ``class ``; then print statements are removed. Bad rows are counted, never raised (a null
+    instruction or extra becomes '' / '{}'). Apply it once to loader output: extracted code has no fence left.
+    """
+    missing = [c for c in SEED_COLUMNS if c not in seeds.columns]
+    if missing:
+        raise DataError(f"apply_seed_rules: seed frame lacks column(s) {missing}; expected {list(SEED_COLUMNS)}")
+    kept, reasons = [], []
+    for rec in seeds[list(SEED_COLUMNS)].to_dict("records"):
+        code, source = rec[CODE], str(rec[SOURCE])
+        language = rec[LANGUAGE].lower() if isinstance(rec[LANGUAGE], str) else ""
+        markdown = source in markdown_sources
+        reason = ("code_missing" if is_null(code) else
+                  "code_not_string" if not isinstance(code, str) else
+                  "not_python" if language not in ("python", "py") and not (markdown and language == "") else "")
+        if not reason and markdown:
+            code = extract_python_block(code)
+            reason = "" if code else "no_python_block"
+        if not reason:
+            reason = ("empty_code" if not code.strip() else
+                      "stack_too_short" if source in stack_sources and len(code) <= min_stack_chars else
+                      "no_def_or_class" if "def " not in code and "class " not in code else "")
+        reasons.append((reason or "kept", source))
+        if not reason:
+            kept.append({SEED_ID: str(rec[SEED_ID]), SOURCE: source, LANGUAGE: "python",
+                         INSTRUCTION: rec[INSTRUCTION] if isinstance(rec[INSTRUCTION], str) else "",
+                         CODE: remove_print_lines(code) if strip_prints else code,
+                         EXTRA: rec[EXTRA] if isinstance(rec[EXTRA], str) else "{}"})
+    counts = pd.DataFrame(0, index=pd.Index(DROP_REASONS + ("kept",), name="reason"),
+                          columns=sorted({s for _, s in reasons}))
+    for (reason, source), n in Counter(reasons).items():
+        counts.loc[reason, source] = n
+    counts["total"] = counts.sum(axis=1)
+    return validated(kept, SEED_SCHEMA, "apply_seed_rules output"), counts
+
+
+def extract_python_block(text: str) -> str:
+    """The first closed ```python (or ```py / ```python3) block of a markdown text, '' when there is none."""
+    blocks = [f for f in fenced_blocks(text) if f.closed and f.tag in PYTHON_FENCE_TAGS] if isinstance(text, str) else []
+    return blocks[0].raw if blocks else ""
+
+

@@ -11,6 +11,7 @@ import pytest
 
 from acecoder_lib.core import datasets as data
 from acecoder_lib.core import schemas
+from acecoder_lib.phases import p01_seed_data as seeds
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "data"
 EVOL, OSS, STACK = "ise-uiuc/Magicoder-Evol-Instruct-110K", "ise-uiuc/Magicoder-OSS-Instruct-75K", \
@@ -69,7 +70,7 @@ def test_evol_from_local_jsonl_and_seed_rules(tmp_path):
     assert df[schemas.SEED_ID].tolist() == [f"evol-{i}" for i in range(6)]
     assert df[schemas.LANGUAGE].tolist() == ["python", "cpp", "", "python", "", "python"]
     assert df[schemas.CODE].iloc[4] == ""  # a null response reads as ''
-    kept, counts = data.apply_seed_rules(df)
+    kept, counts = seeds.apply_seed_rules(df)
     assert kept[schemas.SEED_ID].tolist() == ["evol-0", "evol-5"]
     assert kept[schemas.CODE].iloc[0] == "def reverse(s):\n    return s[::-1]\n\n"
     assert "print" not in kept[schemas.CODE].iloc[1] and "            pass\n" in kept[schemas.CODE].iloc[1]
@@ -82,7 +83,7 @@ def test_oss_keeps_python_only(tmp_path):
     df = data.load_hub_seed(OSS, data_files=str(FIX / "oss_small.jsonl"), cache_dir=tmp_path)
     assert df[schemas.SEED_ID].tolist() == ["oss-0", "oss-1", "oss-2"]
     assert _extra(df) == {"index": 0, "raw_index": 11, "seed": "def area(r):\n    ..."}
-    kept, counts = data.apply_seed_rules(df)
+    kept, counts = seeds.apply_seed_rules(df)
     assert kept[schemas.INSTRUCTION].tolist() == ["You are tasked with writing `circle_area(r)` returning the area of a circle."]
     assert counts.loc["not_python", "oss"] == 1 and counts.loc["no_python_block", "oss"] == 1
 
@@ -93,7 +94,7 @@ def test_stack_from_parquet_drops_short_functions(tmp_path):
     pd.read_json(FIX / "stack_small.jsonl", lines=True).to_parquet(folder / "train-00000-of-00001.parquet")
     df = data.load_hub_seed(STACK, path=folder, cache_dir=tmp_path / "cache", limit=3)
     assert df[schemas.SEED_ID].tolist() == ["stack-0", "stack-1", "stack-2"] and set(df[schemas.INSTRUCTION]) == {""}
-    kept, counts = data.apply_seed_rules(df)
+    kept, counts = seeds.apply_seed_rules(df)
     assert kept[schemas.SEED_ID].tolist() == ["stack-1"] and "print" not in kept[schemas.CODE].iloc[0]
     assert counts.loc["stack_too_short", "stack"] == 1 and counts.loc["empty_code", "stack"] == 1
 
@@ -147,7 +148,7 @@ def test_seed_rules_count_bad_rows_and_never_raise():
                        schemas.CODE: [None, float("nan"), 42, "   ", "x = 1", "class A:\n    pass\n"],
                        schemas.LANGUAGE: ["python", "python", "python", "python", "python", None],
                        schemas.EXTRA: [None, "{}", "{}", "{}", "{}", None]})
-    kept, counts = data.apply_seed_rules(df)
+    kept, counts = seeds.apply_seed_rules(df)
     assert kept.empty and counts.loc["code_missing", "local"] == 2 and counts.loc["code_not_string", "local"] == 1
     assert counts.loc["empty_code", "local"] == 1 and counts.loc["no_def_or_class", "local"] == 1
     assert counts.loc["not_python", "local"] == 1  # a null language is not python
@@ -156,13 +157,13 @@ def test_seed_rules_count_bad_rows_and_never_raise():
 def test_remove_print_lines_keeps_code_valid():
     code = ('def f(x):\n    if x:\n        print("a",\n              x)  # note\n    else:\n        y = 1; print(y)\n'
             '    s = "print(1)"\n    printer = 3\n    return x\n')
-    out = data.remove_print_lines(code)
+    out = seeds.remove_print_lines(code)
     assert out == ('def f(x):\n    if x:\n        pass\n    else:\n        y = 1; print(y)\n'
                    '    s = "print(1)"\n    printer = 3\n    return x\n')
     ast.parse(out)
-    assert data.remove_print_lines("print 'py2'\n") == "print 'py2'\n"  # unparseable: unchanged
-    assert data.extract_python_block("```py\nx = 1\n```") == "x = 1\n"
-    assert data.extract_python_block("```python\nunclosed") == ""
+    assert seeds.remove_print_lines("print 'py2'\n") == "print 'py2'\n"  # unparseable: unchanged
+    assert seeds.extract_python_block("```py\nx = 1\n```") == "x = 1\n"
+    assert seeds.extract_python_block("```python\nunclosed") == ""
 
 
 # ---------------------------------------------------------------- evaluation sets

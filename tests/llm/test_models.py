@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from acecoder_lib.core import paths
+from acecoder_lib.core import hub, paths
 from acecoder_lib.llm import models
 
 
@@ -76,7 +76,7 @@ def test_crashed_build_leaves_nothing_and_next_build_succeeds(tmp_cache, monkeyp
 
 
 def test_two_processes_build_once(tmp_cache):
-    code = "from acecoder_lib import models; print('PATH', models.resolve_model('tiny-random'))"
+    code = "from acecoder_lib.llm import models; print('PATH', models.resolve_model('tiny-random'))"
     env = dict(os.environ, ACECODER_CACHE_DIR=str(tmp_cache))
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=paths.REPO_ROOT, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(2)]
@@ -173,7 +173,7 @@ def test_unreachable_hub_fails_fast_with_advice(tmp_path, monkeypatch, offline):
     t0 = time.perf_counter()
     with pytest.raises(models.ModelNotAvailableError) as err:
         models.resolve_model("acecoder-test/does-not-exist")
-    assert time.perf_counter() - t0 < models.HUB_PROBE_TIMEOUT_S + 5
+    assert time.perf_counter() - t0 < hub.PROBE_TIMEOUT_S + 5
     msg = str(err.value)
     assert "not in the local Hugging Face cache" in msg and "pre-download" in msg and "smollm2-135m-instruct" in msg
     assert ("offline mode" in msg) if offline else ("unreachable" in msg)

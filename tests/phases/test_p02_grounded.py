@@ -87,8 +87,8 @@ import json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from acecoder_lib import reasons  # noqa: E402
 from acecoder_lib.core import datasets as data
+from acecoder_lib.core import reasons  # noqa: E402
 from acecoder_lib.execution import ExecConfig, ExecutionEngine  # noqa: E402
 
 FIX = __import__("pathlib").Path(__file__).resolve().parent.parent / "fixtures" / "data"
