@@ -96,7 +96,8 @@ def calibration(scores: pd.DataFrame) -> dict:
     (the mean of per-question correlations, questions with a constant pass rate skipped: what Best-of-N needs)."""
     out = {}
     for split, group in scores.groupby(SPLIT):
-        overall = group["score"].corr(group[PASS_RATE], method="spearman") if group[PASS_RATE].nunique() > 1 else float("nan")
+        overall = (group["score"].corr(group[PASS_RATE], method="spearman") if group[PASS_RATE].nunique() > 1
+                   else float("nan"))
         within = [g["score"].corr(g[PASS_RATE], method="spearman") for _, g in group.groupby(QUESTION_ID)
                   if g[PASS_RATE].nunique() > 1 and g["score"].nunique() > 1]
         out[split] = {"programs": len(group), "spearman": float(overall),
@@ -123,11 +124,13 @@ def plot_accuracy(table: pd.DataFrame):
 
 def table2(results: pd.DataFrame) -> pd.DataFrame:
     """Table-2 shape: one row per (strategy, N), one column per benchmark, accuracy in percent."""
-    shown = results.assign(label=[s if s == "greedy" else f"{s}@{n}" for s, n in zip(results["strategy"], results["n"])])
+    shown = results.assign(label=[s if s == "greedy" else f"{s}@{n}"
+                                  for s, n in zip(results["strategy"], results["n"])])
     shown = shown[(shown["strategy"] != "greedy") | (shown["n"] == shown["n"].min())]
     wide = shown.pivot_table(index="label", columns="benchmark", values="accuracy", sort=False) * 100
     order = {s: i for i, s in enumerate(STRATEGIES)}
-    keys = sorted(wide.index, key=lambda l: (order.get(l.split("@")[0], 99), int(l.split("@")[1]) if "@" in l else 0))
+    keys = sorted(wide.index, key=lambda label: (order.get(label.split("@")[0], 99),
+                                                 int(label.split("@")[1]) if "@" in label else 0))
     return wide.loc[keys].round(1)
 
 
@@ -136,7 +139,8 @@ def plot_accuracy_vs_n(results: pd.DataFrame):
     import plotly.express as px
 
     fig = px.line(results, x="n", y="accuracy", color="strategy", facet_col="benchmark", markers=True, log_x=True,
-                  error_y=results["ci_high"] - results["accuracy"], error_y_minus=results["accuracy"] - results["ci_low"],
+                  error_y=results["ci_high"] - results["accuracy"],
+                  error_y_minus=results["accuracy"] - results["ci_low"],
                   title="Best-of-N: accuracy against the number of samples (95% bootstrap CI over questions)")
     fig.update_yaxes(range=[0, 1.02], title="accuracy")
     return fig
@@ -168,8 +172,10 @@ def plot_before_after(evals: pd.DataFrame):
         for bench, b in g.groupby("benchmark", sort=True):
             values = b["correct"].astype(float).to_numpy()
             ci = bootstrap_ci(values) if len(values) > 1 else (values.mean(), values.mean())
-            xs.append(bench), ys.append(values.mean()), lo.append(values.mean() - ci[0]), hi.append(ci[1] - values.mean())
-        fig.add_bar(name=policy, x=xs, y=ys, error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo})
+            xs.append(bench), ys.append(values.mean())
+            lo.append(values.mean() - ci[0]), hi.append(ci[1] - values.mean())
+        fig.add_bar(name=policy, x=xs, y=ys,
+                    error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo})
     fig.update_layout(barmode="group", title="Greedy pass@1 before and after RL (95% bootstrap CI over problems)",
                       yaxis_range=[0, 1.02], yaxis_title="pass@1")
     return fig

@@ -214,7 +214,8 @@ class RMReward:
             ex = extract_code(self.prefix + completion_text(comp), ep or None)
             programs.append(build_program(ex.code) if ex.runnable else "")
         idx = [i for i, p in enumerate(programs) if p.strip()]
-        scores = self.rm.score_many([questions[i] for i in idx], [programs[i] for i in idx], self.batch_size) if idx else []
+        scores = (self.rm.score_many([questions[i] for i in idx], [programs[i] for i in idx], self.batch_size)
+                  if idx else [])
         floor = (min(scores) - 1.0) if scores else 0.0
         out = [floor] * len(programs)
         for i, s in zip(idx, scores):

@@ -1,5 +1,6 @@
-"""Sample solutions (programs) for questions from a policy and run them against tests: the loop phases 03, 04, 07, 08 and 09
-share (the proxy solver of 03, the policy samples of 04, Best-of-N and generated tests of 07/09, RL evaluation of 08).
+"""Sample solutions (programs) for questions from a policy and run them against tests: the loop phases 03, 04, 07, 08
+and 09 share (the proxy solver of 03, the policy samples of 04, Best-of-N and generated tests of 07/09, RL
+evaluation of 08).
 
     samples = solutions.sample_programs(questions, backend, cache, n=16, temperature=0.7)   # cached per question
     rows = solutions.execute_samples(samples, questions, engine)                            # schema 04_programs
@@ -113,7 +114,8 @@ def generate_tests(problems: pd.DataFrame, backend, cache, n_tests: int = 5, max
     from .code.testgen import parse_tests
     from .core.cache import cached_generate
 
-    msgs = [prompts.test_messages(p.question, p.entry_point, n_tests=n_tests, style=style) for p in problems.itertuples()]
+    msgs = [prompts.test_messages(p.question, p.entry_point, n_tests=n_tests, style=style)
+            for p in problems.itertuples()]
     failures: dict[int, str] = {}
     outs = cached_generate(backend, msgs, cache, namespace=namespace or backend.namespace, batch_size=batch_size,
                            failures=failures, n=n_samples, temperature=temperature, top_p=1.0,
@@ -130,5 +132,6 @@ def generate_tests(problems: pd.DataFrame, backend, cache, n_tests: int = 5, max
                     dropped["duplicate"] = dropped.get("duplicate", 0) + 1
                 elif max_tests is None or len(tests) < max_tests:
                     tests.append(t)
-        rows.append({QUESTION_ID: p.question_id, "benchmark": p.benchmark, TESTS: tests, "dropped": json.dumps(dropped)})
+        rows.append({QUESTION_ID: p.question_id, "benchmark": p.benchmark, TESTS: tests,
+                     "dropped": json.dumps(dropped)})
     return pd.DataFrame(rows, columns=GENERATED_TESTS.column_names)

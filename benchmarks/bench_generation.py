@@ -106,7 +106,8 @@ def main() -> None:
     print(f"{'backend':<14}{'load s':>8}{'seqs':>6}{'tokens':>8}{'gen s':>8}{'tok/s':>8}  note")
     for r in rows:
         print(f"{r['backend']:<14}{r.get('load_s', ''):>8}{r.get('sequences', ''):>6}"
-              f"{r.get('completion_tokens', ''):>8}{r.get('seconds', ''):>8}{r.get('tokens_per_s', ''):>8}  {r['note']}")
+              f"{r.get('completion_tokens', ''):>8}{r.get('seconds', ''):>8}{r.get('tokens_per_s', ''):>8}"
+              f"  {r['note']}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -20,7 +20,8 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-QUESTIONS = [("q-add", "Return the sum of the integers a and b.", "add", ["assert add(1, 2) == 3", "assert add(0, 0) == 0",
+QUESTIONS = [("q-add", "Return the sum of the integers a and b.", "add", ["assert add(1, 2) == 3",
+                                                                          "assert add(0, 0) == 0",
                                                                           "assert add(-1, 1) == 0"],
               "def add(a, b):\n    return a + b\n"),
              ("q-neg", "Return the negation of the integer x.", "neg", ["assert neg(1) == -1", "assert neg(0) == 0",

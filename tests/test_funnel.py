@@ -23,7 +23,8 @@ def _frame(schema, n: int, **columns) -> pd.DataFrame:
 
 def _fake_run(run) -> None:
     """A finished run in miniature: 3 seeds, 4 phase-02 rows, 2 filtered questions, 4 programs, 1 pair."""
-    io.write_artifact(run, schemas.SEED_FUNNEL, _frame(schemas.SEED_FUNNEL, 4, source=["starter", "starter", "codeio", "codeio"],
+    io.write_artifact(run, schemas.SEED_FUNNEL, _frame(schemas.SEED_FUNNEL, 4,
+                                                source=["starter", "starter", "codeio", "codeio"],
                                                 stage=["loaded", "compiles"] * 2, step=[0, 2, 0, 2],
                                                 rows=[2, 2, 5, 1]))
     io.write_artifact(run, schemas.SEEDS, _frame(schemas.SEEDS, 3, seed_id=["a", "b", "c"],
@@ -33,7 +34,8 @@ def _fake_run(run) -> None:
         method=["grounded", "grounded", "grounded", "llm"], status=["ok", "ok", "generator_failed", "unparseable"],
         tests=[["assert f(1) == 1"], ["assert g() == 2"], ["assert False"], ["assert False"]],
         reason=["", "", "ModuleNotFoundError", "unparseable"]))
-    io.write_artifact(run, schemas.FILTER_REPORT, _frame(schemas.FILTER_REPORT, 2, question_id=["a:grounded", "b:grounded"],
+    io.write_artifact(run, schemas.FILTER_REPORT, _frame(schemas.FILTER_REPORT, 2,
+                                                    question_id=["a:grounded", "b:grounded"],
                                                     oracle=["reference"] * 2, status=["kept", "kept"]))
     io.write_artifact(run, schemas.FILTERED, _frame(schemas.FILTERED, 2, question_id=["a:grounded", "b:grounded"],
                                                       source=["starter", "starter"], n_tests=[20, 18],
@@ -66,8 +68,8 @@ def test_published_block_and_compare():
     published = funnel.published_funnel(text)
     assert published == {"questions": 1169, "seeds_loaded.codeio": 3244}
     assert funnel.compare(published, {"questions": 1169, "seeds_loaded.codeio": 3244, "pairs": 3}) == []
-    assert funnel.compare(published, {"questions": 1170}) == ["questions: published 1169, this run 1170 (+1)",
-                                                              "seeds_loaded.codeio: published 3244, missing from this run"]
+    assert funnel.compare(published, {"questions": 1170}) == [
+        "questions: published 1169, this run 1170 (+1)", "seeds_loaded.codeio: published 3244, missing from this run"]
     with pytest.raises(ValueError, match="no funnel block"):
         funnel.published_funnel("no markers here")
 

@@ -13,7 +13,8 @@ ROOT = paths.REPO_ROOT
 
 
 def _pins(lines):
-    return dict(re.match(r"^([A-Za-z0-9_.-]+)==(\S+)$", l).groups() for l in lines if "==" in l and not l.startswith("#"))
+    return dict(re.match(r"^([A-Za-z0-9_.-]+)==(\S+)$", line).groups()
+                for line in lines if "==" in line and not line.startswith("#"))
 
 
 def test_cpu_extra_matches_constraints_file():

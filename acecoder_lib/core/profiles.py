@@ -68,8 +68,8 @@ def load_profile(name: str, params_dir: Path | None = None) -> dict:
     for stem, overrides in notebooks.items():
         if overrides is not None and not isinstance(overrides, dict):
             raise ProfileError(f"{path}: notebooks.{stem} must be a mapping of PARAMETER: value")
-    return {"description": str(data.get("description", "")), "notebooks": {k: dict(v or {}) for k, v in notebooks.items()},
-            "path": str(path)}
+    return {"description": str(data.get("description", "")),
+            "notebooks": {k: dict(v or {}) for k, v in notebooks.items()}, "path": str(path)}
 
 
 def check_profile(profile: dict, notebooks_dir: Path | None = None) -> None:

@@ -61,7 +61,8 @@ ENVIRONMENT = Schema(
 
 
 MAX_ERROR_CHARS = 300  # the engine's own cut (ExecConfig.max_error_chars)
-REASON_COLUMNS = (  # next to the status of every artifact whose rows can fail (02_questions, 03_filter_report, 04_programs)
+# next to the status of every artifact whose rows can fail (02_questions, 03_filter_report, 04_programs)
+REASON_COLUMNS = (
     Column(REASON, "str", doc="why the row was dropped or failed, as a short category: an exception type, timeout, "
                               "memory, or the phase's own word (no_code, backend_error, ...); '' when kept"),
     Column(FIRST_ERROR, "str", doc=f"the first error seen, '<verdict>: <type>: <message>', at most {MAX_ERROR_CHARS} "
@@ -204,7 +205,8 @@ PROGRAMS = _register(Schema(
         Column("sample", "int", doc="0..n-1 within the question"),
         Column("completion", "str", doc="the raw model output (after the prefill)"),
         Column(PROGRAM, "str", doc="the extracted program ('' when none could be extracted)"),
-        Column("extraction", "str", doc="extract_code status: ok | renamed | entry_point_mismatch | syntax_error | no_code"),
+        Column("extraction", "str",
+               doc="extract_code status: ok | renamed | entry_point_mismatch | syntax_error | no_code"),
         Column("status", "str", doc="the engine's program status: ok | syntax_error | crash | timeout | invalid_input"),
         Column("verdicts", "list[str]", doc="one verdict per test, in the question's test order"),
         Column("n_tests", "int"),
@@ -303,7 +305,8 @@ BON_PROBLEMS = _register(Schema(
         Column(QUESTION, "str", doc="the text the reward model and the test generator see"),
         Column(TESTS, "list[str]", doc="hidden tests, one snippet each"),
         Column(ENTRY_POINT, "str"),
-        Column("prompt_style", "str", doc="eval (evalplus's prompt with the raw signature+docstring) | solve (paper's)"),
+        Column("prompt_style", "str",
+               doc="eval (evalplus's prompt with the raw signature+docstring) | solve (paper's)"),
         Column("shown_tests", "list[str]", doc="tests shown in the solve prompt (held-out questions: the first 2)"),
     ),
 ))

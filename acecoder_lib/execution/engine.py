@@ -7,8 +7,9 @@ Usage::
         res = eng.run(["def f(x):\\n    return x + 1"], [["assert f(1) == 2", "assert f(2) == 4"]])
     res[0].verdicts  # ['pass', 'fail'];  res[0].pass_rate == 0.5
 
-Each worker (``worker.py``, started with ``python -s -B`` and a fixed, minimal environment) creates its namespaces once and forks one child per program;
-see docs/execution.md for what is and is not guaranteed. Only this module talks to the workers.
+Each worker (``worker.py``, started with ``python -s -B`` and a fixed, minimal environment) creates its namespaces
+once and forks one child per program; see docs/execution.md for what is and is not guaranteed. Only this module talks
+to the workers.
 """
 from __future__ import annotations
 
@@ -287,7 +288,8 @@ class ExecutionEngine:
         if backend not in ("local", "ray"):
             raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
         if isolation not in (True, False, "userns"):
-            raise ValueError(f"isolation must be True, False or 'userns' (the non-root path, for testing), got {isolation!r}")
+            raise ValueError("isolation must be True, False or 'userns' (the non-root path, for testing), "
+                             f"got {isolation!r}")
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise ValueError(f"workers must be a positive int or None, got {workers!r}")
         self.config = config or ExecConfig()
@@ -351,7 +353,8 @@ class ExecutionEngine:
         if missing and self.isolation_requested and not getattr(self, "_warned", False):
             self._warned = True
             warnings.warn("execution sandbox running without: " + ", ".join(missing)
-                          + " (needs root or unprivileged user namespaces; see docs/execution.md)", RuntimeWarning)
+                          + " (needs root or unprivileged user namespaces; see docs/execution.md)", RuntimeWarning,
+                          stacklevel=2)
 
     def _new_worker(self, slot: int) -> _Worker:
         """A fresh worker for `slot` (its own uid, CPU pin and the engine's network setting)."""

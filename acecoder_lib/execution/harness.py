@@ -63,7 +63,8 @@ def max_wall(cfg: dict, which: str) -> float:
 
 def starved(cpu_used: float, interval: float, cfg: dict) -> bool:
     """True when a process that used `cpu_used` CPU seconds over `interval` wall seconds was computing, only slowly
-    (a loaded machine), rather than sleeping or blocked: then its wall-clock backstop is extended (docs/execution.md)."""
+    (a loaded machine), rather than sleeping or blocked: then its wall-clock backstop is extended
+    (docs/execution.md)."""
     return interval > 0 and cpu_used >= cfg["starved_cpu_share"] * interval
 
 
@@ -165,7 +166,8 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     max_value = cfg.get("max_value_chars", 4000)
     _type, _str, _len, _range, _isinstance = type, str, len, range, isinstance
     _SIGPROF = signal.SIGPROF
-    _BaseException, _AssertionError, _MemoryError, _SyntaxError = BaseException, AssertionError, MemoryError, SyntaxError
+    _BaseException, _AssertionError = BaseException, AssertionError
+    _MemoryError, _SyntaxError = MemoryError, SyntaxError
     PROF, REAL = signal.ITIMER_PROF, signal.ITIMER_REAL
     mypid = _getpid()
     errlen = cfg["max_error_chars"]

@@ -150,7 +150,7 @@ def _expose(paths, stage: str) -> tuple[list[str], list[str]]:
             continue
         if b is not None and not any(_under(p, q) for q, _, _ in todo):  # inner paths ride along with outer ones
             todo.append((p, b, os.path.join(stage, f"expose{len(todo)}")))
-    for p, b, aside in todo:
+    for p, _b, aside in todo:
         os.makedirs(aside, exist_ok=True)
         mount(p, aside, None, MS_BIND | MS_REC)
     for b in sorted({b for _, b, _ in todo}):

@@ -50,7 +50,8 @@ def _split_check(code: str, tree: ast.Module, check: ast.FunctionDef, entry_poin
     for body in snippets:
         parts = [p for p in (header, bind) if p]
         indented = "\n".join("    " + line for line in body.splitlines())
-        parts.append(f"def __acecoder_check({param}):\n{indented}\n__acecoder_check({param if not entry_point else entry_point})")
+        parts.append(f"def __acecoder_check({param}):\n{indented}\n"
+                     f"__acecoder_check({param if not entry_point else entry_point})")
         out.append("\n".join(parts))
     return out
 

@@ -1,7 +1,8 @@
 """The worker script: a pre-warmed process that forks one sandboxed child per program (see docs/execution.md).
 
-Started by ``engine.py`` as ``python -s -B worker.py '<json config>'`` (explicit environment, fixed hash seed) (stdlib only; never imports torch or the
-package). Process tree per worker, namespaces created ONCE here and inherited by every child:
+Started by ``engine.py`` as ``python -s -B worker.py '<json config>'`` (explicit environment, fixed hash seed)
+(stdlib only; never imports torch or the package). Process tree per worker, namespaces created ONCE here and
+inherited by every child:
 
     engine -- outer (waits; SIGTERM -> kills the zygote) -- zygote (PID 1 of a new PID+net+mount namespace)
                                                               +-- child per program (tmpfs cwd, rlimits, slot uid)

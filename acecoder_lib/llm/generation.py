@@ -83,7 +83,8 @@ def _check_prompts(prompts) -> None:
         if isinstance(p, str):
             continue
         if not isinstance(p, (list, tuple)) or not p or not all(
-                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in p):
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in p):
             raise ValueError(f"prompt {i} is neither a string nor a non-empty list of "
                              f"{{'role': str, 'content': str}} messages: {str(p)[:120]!r}")
 
@@ -135,7 +136,8 @@ class GenerationBackend:
         self.usage.add(usage)
         return rows
 
-    def _generate(self, pairs, n, temperature, top_p, max_new_tokens, seed, stop) -> tuple[list[list[Completion]], Usage]:
+    def _generate(self, pairs, n, temperature, top_p, max_new_tokens, seed,
+                  stop) -> tuple[list[list[Completion]], Usage]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -330,7 +332,7 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
         for pos, (i, j) in enumerate(reqs + [(-1, -1)]):  # the sentinel flushes the last group
             if pos == len(reqs) or (group and used + len(ids[i]) > self.token_budget):
                 one = []
-                for gi, gj in group:
+                for _gi, gj in group:
                     sp = deepcopy(params)
                     sp.n, sp.seed = 1, params.seed + gj
                     one.append(sp)

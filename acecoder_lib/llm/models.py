@@ -181,7 +181,8 @@ def _build_once(name: str, builder) -> Path:
             log.info("building model %r into %s (once; later calls reuse it)", name, final)
             print(f"[acecoder] building model {name!r} into {final} (once; later calls reuse it)...", flush=True)
             meta = builder(tmp)
-            meta.update(name=name, built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), build_seconds=round(time.time() - t0, 1))
+            meta.update(name=name, built_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        build_seconds=round(time.time() - t0, 1))
             (tmp / MARKER).write_text(json.dumps(meta, indent=1))
             if final.exists():  # an unfinished folder without marker (e.g. copied by hand): replace it
                 shutil.rmtree(final)

@@ -14,15 +14,22 @@ from __future__ import annotations
 
 SYSTEM = "You are an AI assistant that helps people with python coding tasks."
 
-_TASK = """1. Come up with a leetcode style question which consists of a well-defined problem. The generated question should meet the following criteria:
+# the paper's wording, verbatim: a line ending in a backslash continues on the next (no newline), \x20 is a
+# trailing space
+_TASK = """1. Come up with a leetcode style question which consists of a well-defined problem. The generated question \
+should meet the following criteria:
     a. The question is clear and understandable, with enough details to describe what the input and output are.
-    b. The question should be solvable by only implementing 1 function instead of multiple functions or a class. Therefore, please avoid questions which require complicated pipelines.
+    b. The question should be solvable by only implementing 1 function instead of multiple functions or a class. \
+Therefore, please avoid questions which require complicated pipelines.
     c. The question itself should not require any access to external resource or database.
-    d. Feel free to use part of the original question if necessary. Moreover, please do not ask for runtime and space complexity analysis or any test cases in your response. 
-2. Based on the modified question that you generated in part 1, you need to create around 20 test cases for this modified question. Each test case should be independent assert clauses. The parameters and expected output of each test case should all be constants, **without accessing any external resources**.
+    d. Feel free to use part of the original question if necessary. Moreover, please do not ask for runtime and space \
+complexity analysis or any test cases in your response.\x20
+2. Based on the modified question that you generated in part 1, you need to create around 20 test cases for this \
+modified question. Each test case should be independent assert clauses. The parameters and expected output of each \
+test case should all be constants, **without accessing any external resources**.
 """
 
-_ANSWER_FORMAT = """Now give your modified question and generated test cases in the following json format: 
+_ANSWER_FORMAT = """Now give your modified question and generated test cases in the following json format:\x20
 {"question": ..., "tests":["assert ...", "assert ..."]}.
 """
 

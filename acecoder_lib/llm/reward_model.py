@@ -1,7 +1,7 @@
 """A reward model as a scorer of (question, program): load a checkpoint, score programs (phases 06, 07, 08).
 
-    rm = reward_model.RewardModel.load(out_dir)        # a folder trained by phase 06, or a released AceCodeRM checkpoint
-    rm.score(question, [program_a, program_b])         # -> [float, float], higher = more likely correct
+    rm = reward_model.RewardModel.load(out_dir)       # a folder trained by phase 06, or a released AceCodeRM checkpoint
+    rm.score(question, [program_a, program_b])        # -> [float, float], higher = more likely correct
 
 Input format, the same for training and scoring (and the one AceCodeRM's own example uses): the tokenizer's chat
 template over ``[{"role": "user", "content": question}, {"role": "assistant", "content": program}]``, the program as
@@ -119,7 +119,8 @@ class RewardModel:
                 with safe_open(str(file), framework="pt") as f:
                     tensors.update({k: f.get_tensor(k) for k in VALUE_HEAD_KEYS if k in f.keys()})
             if set(tensors) != set(VALUE_HEAD_KEYS):
-                raise RewardModelError(f"{self.folder}: value-head checkpoint lacks {sorted(set(VALUE_HEAD_KEYS) - set(tensors))}")
+                raise RewardModelError(f"{self.folder}: value-head checkpoint lacks "
+                                       f"{sorted(set(VALUE_HEAD_KEYS) - set(tensors))}")
             weight = tensors[VALUE_HEAD_KEYS[0]]
             self.head = torch.nn.Linear(weight.shape[1], 1, bias=True)
             self.head.load_state_dict({"weight": weight.float(), "bias": tensors[VALUE_HEAD_KEYS[1]].float()})

@@ -266,7 +266,8 @@ def build_seed_table(raw: pd.DataFrame, benchmarks: pd.DataFrame, *, near_dup_th
     # decontamination against the evaluation benchmarks
     clean, hits = dedup.decontaminate(current, benchmarks, n=ngram, threshold=contamination_threshold)
     removed.append(_removed_rows(hits, "decontaminated", "contaminated",
-                                 [f"{o:.0%} of its {ngram}-grams are in {m}" for o, m in zip(hits["overlap"], hits["matched"])],
+                                 [f"{o:.0%} of its {ngram}-grams are in {m}"
+                                  for o, m in zip(hits["overlap"], hits["matched"])],
                                  hits["matched"].astype(str).tolist(), hits["overlap"].astype(float).tolist()))
     left["decontaminated"] = clean
 
@@ -394,7 +395,8 @@ def apply_seed_rules(seeds: pd.DataFrame, *, markdown_sources: tuple = MARKDOWN_
 
 def extract_python_block(text: str) -> str:
     """The first closed ```python (or ```py / ```python3) block of a markdown text, '' when there is none."""
-    blocks = [f for f in fenced_blocks(text) if f.closed and f.tag in PYTHON_FENCE_TAGS] if isinstance(text, str) else []
+    blocks = ([f for f in fenced_blocks(text) if f.closed and f.tag in PYTHON_FENCE_TAGS]
+              if isinstance(text, str) else [])
     return blocks[0].raw if blocks else ""
 
 

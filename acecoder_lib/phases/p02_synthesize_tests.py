@@ -373,8 +373,10 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
     gen_programs, gen_exprs = [], []
     for p in parts:
         ok = p is not None and p["generator"] and p["code"]
-        gen_programs.append(("from random import Random\nimport random\n" + p["code"] + "\n\n" + p["generator"]) if ok else "")
-        gen_exprs.append([f"{p['generator_entry']}(Random({rng_seed * 100_003 + i}))" for i in range(n_random)] if ok else [])
+        gen_programs.append(("from random import Random\nimport random\n" + p["code"] + "\n\n" + p["generator"])
+                            if ok else "")
+        gen_exprs.append([f"{p['generator_entry']}(Random({rng_seed * 100_003 + i}))" for i in range(n_random)]
+                         if ok else [])
     gen_results = engine.evaluate(gen_programs, gen_exprs)
     samples: list[list[dict]] = []
     for res in gen_results:
@@ -416,7 +418,7 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
                          "status": "generator_failed", "detail": "{}", "reason": reason or "no_inputs",
                          "first_error": first_error or "generator_failed: no input was generated"})
             continue
-        pairs, values = [], []
+        pairs = []
         for (inputs, edge), verdict, value_repr in zip(usable, results.verdicts, results.values or []):
             if verdict == "pass" and value_repr and is_literal(value_repr):
                 pairs.append((inputs, _ast.literal_eval(value_repr), edge))
@@ -520,7 +522,7 @@ def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
         meta.append((row, seed, parts, calls, ok))
     results = engine.evaluate(programs, exprs)
     rows = []
-    for program, (row, seed, parts, calls, ok), res in zip(programs, meta, results):
+    for program, (row, _seed, parts, calls, ok), res in zip(programs, meta, results):
         base = {"question_id": f"{row.seed_id}:hybrid", "seed_id": row.seed_id, "source": row.source,
                 "method": "hybrid", "question": row.question, "entry_point": row.entry_point, "reference": program}
         if not ok:
@@ -552,10 +554,12 @@ def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
 
 
 def _hybrid_unusable(why: str, llm_row) -> tuple[str, str]:
-    """(reason, first_error) of a hybrid row that never ran: the LLM row's own status (and error), or what is missing."""
+    """(reason, first_error) of a hybrid row that never ran: the LLM row's own status (and error), or what is
+    missing."""
     if why == "llm_unusable":
         error = getattr(llm_row, "first_error", "")
-        return llm_row.status, error if isinstance(error, str) and error else f"llm_unusable: the LLM row is {llm_row.status}"
+        return llm_row.status, (error if isinstance(error, str) and error
+                                else f"llm_unusable: the LLM row is {llm_row.status}")
     if why == "no_reference":
         return "no_reference", "no_reference: the seed has no reference code"
     return "no_calls", reasons.clip(f"no_calls: no entry point, or none of the {len(llm_row.tests)} asserts has the "

@@ -84,7 +84,8 @@ def training_pairs(sampled: pd.DataFrame, reference: pd.DataFrame, source: str =
 
 
 def pair_dataset(pairs: pd.DataFrame, tokenizer, max_length: int):
-    """A ``datasets.Dataset`` of ``chosen_ids`` / ``rejected_ids`` (trl's processed format) for the rows of ``pairs``."""
+    """A ``datasets.Dataset`` of ``chosen_ids`` / ``rejected_ids`` (trl's processed format) for the rows of
+    ``pairs``."""
     import datasets
 
     missing = {"prompt", CHOSEN, REJECTED} - set(pairs.columns)
@@ -114,9 +115,9 @@ def _load_backbone(base: str, dtype=None):
 
 def history_frame(log_history: list[dict]) -> pd.DataFrame:
     """trl/transformers ``state.log_history`` as the long ``06_rm_history`` frame."""
-    names = {"loss": ("train", "loss"), "learning_rate": ("train", "learning_rate"), "grad_norm": ("train", "grad_norm"),
-             "accuracy": ("train", "accuracy"), "margin": ("train", "margin"), "eval_loss": ("eval", "loss"),
-             "eval_accuracy": ("eval", "accuracy"), "eval_margin": ("eval", "margin")}
+    names = {"loss": ("train", "loss"), "learning_rate": ("train", "learning_rate"),
+             "grad_norm": ("train", "grad_norm"), "accuracy": ("train", "accuracy"), "margin": ("train", "margin"),
+             "eval_loss": ("eval", "loss"), "eval_accuracy": ("eval", "accuracy"), "eval_margin": ("eval", "margin")}
     rows = []
     for entry in log_history:
         for key, (split, metric) in names.items():

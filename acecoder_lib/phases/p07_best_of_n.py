@@ -68,9 +68,9 @@ def heldout_problems(questions: pd.DataFrame, limit: int = 0, n_tests_shown: int
     return out[BON_PROBLEMS.column_names]
 
 
-def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4, temperature: float = PAPER_TEMPERATURE,
-                  top_p: float = 1.0, max_new_tokens: int = 512, seed: int = 0, batch_size: int = 4,
-                  namespace: str | None = None, progress=None) -> pd.DataFrame:
+def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4,
+                  temperature: float = PAPER_TEMPERATURE, top_p: float = 1.0, max_new_tokens: int = 512, seed: int = 0,
+                  batch_size: int = 4, namespace: str | None = None, progress=None) -> pd.DataFrame:
     """``n`` samples per problem drawn in blocks of ``block`` (block b uses seed + b and is cached on its own), so
     asking for a larger ``n`` later reuses the blocks already drawn. Rows as ``sampling.sample_programs``."""
     if n < 1 or block < 1:

@@ -125,8 +125,8 @@ class _Timing:
         for f in self.reward_funcs:
             if isinstance(f, RMReward):
                 total += sum(f.seconds)
-            else:
-                total += sum(h.get("seconds", 0.0) for h in f.history)
+            else:  # a RuleReward keeps its calls' stats; any other trl reward function is not timed
+                total += sum(h.get("seconds", 0.0) for h in getattr(f, "history", ()))
         return total
 
     def wrap(self, model) -> None:
@@ -157,7 +157,8 @@ def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward
                      "mean_length": float(e.get("completions/mean_length", float("nan"))),
                      "no_code_frac": float(e.get(f"{rule}/no_code_frac", float("nan"))),
                      "kl": float(e.get("kl", float("nan"))),
-                     **{k: float(t.get(k, float("nan"))) for k in ("generation_s", "reward_s", "optimisation_s", "step_s")}})
+                     **{k: float(t.get(k, float("nan")))
+                        for k in ("generation_s", "reward_s", "optimisation_s", "step_s")}})
     return pd.DataFrame(rows, columns=RL_STEPS.column_names)
 
 

@@ -155,7 +155,8 @@ def compare_allocations(curves: pd.DataFrame, difficulty: pd.DataFrame, budgets=
     for source, g in curves.groupby("source"):
         acc = {(q, m): a for q, m, a in zip(g[QUESTION_ID], g["m"], g["accuracy"])}
         pool_size = g.groupby(QUESTION_ID)["m"].max()
-        d = difficulty.set_index(QUESTION_ID)["difficulty"].reindex(pool_size.index).fillna(difficulty["difficulty"].mean())
+        d = (difficulty.set_index(QUESTION_ID)["difficulty"].reindex(pool_size.index)
+             .fillna(difficulty["difficulty"].mean()))
         # the allocator sees percentile ranks: a weak predictor's values sit close together (0.78-0.85, say), and
         # difficulty / tests-so-far would then hand every question its second test before any gets a third, i.e.
         # reproduce uniform exactly; the ranks keep only the order, which is what the estimate is trusted for
@@ -168,7 +169,8 @@ def compare_allocations(curves: pd.DataFrame, difficulty: pd.DataFrame, budgets=
             dynamic = allocate(ranks, total, pool_size)
             for name, alloc in (("uniform", uniform), ("dynamic", dynamic)):
                 per_q = pd.Series({q: acc[(q, int(m))] for q, m in alloc.items()})
-                for label, members in [("all", per_q.index)] + [(k, quint.index[quint == k]) for k in sorted(set(quint))]:
+                for label, members in ([("all", per_q.index)]
+                                       + [(k, quint.index[quint == k]) for k in sorted(set(quint))]):
                     rows.append({"source": source, "budget_per_question": float(b), "strategy": name,
                                  "quintile": str(label), "questions": len(members),
                                  "accuracy": float(per_q.loc[members].mean()) if len(members) else float("nan"),

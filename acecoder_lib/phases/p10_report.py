@@ -24,16 +24,20 @@ PAPER = {
     "table1": {"before_questions": 124_006, "before_tests": 18.27, "after_questions": 89_422, "after_tests": 15.56},
     "pairs": {"pairs": 307_509, "questions_with_pairs": 46_618, "fraction_with_pairs": 0.3734},
     "table2": pd.DataFrame([  # S6 excerpt: HumanEval / HumanEval+ / MBPP / MBPP+
-        {"policy": "Llama-3.1-8B-Instruct", "strategy": "greedy", "humaneval": 68.9, "humaneval+": 62.2, "mbpp": 67.2, "mbpp+": 54.8},
+        {"policy": "Llama-3.1-8B-Instruct", "strategy": "greedy", "humaneval": 68.9,
+         "humaneval+": 62.2, "mbpp": 67.2, "mbpp+": 54.8},
         {"policy": "Llama-3.1-8B-Instruct", "strategy": "reward_model@16 (AceCodeRM-7B)", "humaneval": 77.4,
          "humaneval+": 70.7, "mbpp": 76.5, "mbpp+": 64.3},
-        {"policy": "Qwen2.5-Coder-7B-Instruct", "strategy": "greedy", "humaneval": 91.5, "humaneval+": 86.0, "mbpp": 82.8, "mbpp+": 71.4},
+        {"policy": "Qwen2.5-Coder-7B-Instruct", "strategy": "greedy", "humaneval": 91.5,
+         "humaneval+": 86.0, "mbpp": 82.8, "mbpp+": 71.4},
         {"policy": "Qwen2.5-Coder-7B-Instruct", "strategy": "reward_model@16 (AceCodeRM-7B)", "humaneval": 90.2,
          "humaneval+": 82.9, "mbpp": 88.6, "mbpp+": 74.9},
     ]),
     "table3": pd.DataFrame([  # S7 excerpt
-        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "before", "humaneval": 61.6, "humaneval+": 53.0, "mbpp": 76.9, "mbpp+": 62.9},
-        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "+RL, rule reward", "humaneval": 84.1, "humaneval+": 78.0, "mbpp": 82.3, "mbpp+": 69.3},
+        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "before", "humaneval": 61.6,
+         "humaneval+": 53.0, "mbpp": 76.9, "mbpp+": 62.9},
+        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "+RL, rule reward", "humaneval": 84.1,
+         "humaneval+": 78.0, "mbpp": 82.3, "mbpp+": 69.3},
     ]),
     "coderm": pd.DataFrame([  # S8: best-of-100 with 100 tests, vanilla -> with CodeRM-8B tests
         {"policy": "Llama3-8B", "benchmark": "HumanEval+", "vanilla": 53.58, "with CodeRM-8B tests": 72.01},
@@ -77,8 +81,10 @@ def funnel_section(run: str) -> Section:
     total = t1.iloc[-1].to_dict()
     return Section("Dataset funnel (Table 1)", True,
                    "Here: starter + CodeIO seeds, execution-grounded tests, the reference filter (the 135M proxy keeps "
-                   "almost nothing; phase 03 shows it). The paper: Magicoder/Stack seeds, GPT-4o-mini tests, a 32B proxy.",
-                   tables=[("this run", t1), ("paper (PAPER_FACTS S3)", paper)], figures=[("10_table1", plot_table1(t1))],
+                   "almost nothing; phase 03 shows it). "
+                   "The paper: Magicoder/Stack seeds, GPT-4o-mini tests, a 32B proxy.",
+                   tables=[("this run", t1), ("paper (PAPER_FACTS S3)", paper)],
+                   figures=[("10_table1", plot_table1(t1))],
                    metrics={"table1_total": {k: (v if isinstance(v, str) else float(v)) for k, v in total.items()}})
 
 
@@ -115,8 +121,8 @@ def rm_section(run: str) -> Section:
         tables.append(("calibration (Spearman of score vs pass rate)", cal))
         metrics["calibration"] = cal.to_dict()
     return Section("Reward model (phase 06)", True,
-                   "The paper reports RM-Bench (AceCodeRM-7B 72.2) and Best-of-N; there is no held-out pair accuracy to "
-                   "set beside ours. Ours: a 135M backbone, minutes on CPU, hundreds of pairs.",
+                   "The paper reports RM-Bench (AceCodeRM-7B 72.2) and Best-of-N; there is no held-out pair accuracy "
+                   "to set beside ours. Ours: a 135M backbone, minutes on CPU, hundreds of pairs.",
                    tables=tables, figures=[("10_rm_accuracy", plot_accuracy(acc))], metrics=metrics)
 
 
@@ -142,10 +148,11 @@ def rl_section(run: str) -> Section:
     if evals is None or steps is None:
         return _missing("Reinforcement learning (Table 3)", "08_rl_eval", "08_rl_steps")
     return Section("Reinforcement learning (Table 3)", True,
-                   "The paper: Reinforce++ on ~22K hard questions, 80+ steps of batch 128 on 7B models. Here: a handful of "
-                   "trl GRPO/RLOO steps on CPU with the 135M policy; differences of a problem or two are noise.",
-                   tables=[("greedy pass@1 %, before and after", before_after(evals)), ("paper (S7, %)", PAPER["table3"]),
-                           ("seconds per step", time_split(steps))],
+                   "The paper: Reinforce++ on ~22K hard questions, 80+ steps of batch 128 on 7B models. "
+                   "Here: a handful of trl GRPO/RLOO steps on CPU with the 135M policy; "
+                   "differences of a problem or two are noise.",
+                   tables=[("greedy pass@1 %, before and after", before_after(evals)),
+                           ("paper (S7, %)", PAPER["table3"]), ("seconds per step", time_split(steps))],
                    figures=[("10_rl_before_after", plot_before_after(evals))],
                    metrics={"before_after": before_after(evals).to_dict(), "time_split": time_split(steps).to_dict()})
 
@@ -161,7 +168,8 @@ def scaling_section(run: str) -> Section:
                                                             columns="strategy", values="accuracy").reset_index()
     overall["gain"] = overall["dynamic"] - overall["uniform"]
     return Section("Dynamic scaling of unit tests (CodeRM)", True,
-                   "The paper: CodeRM-8B writes up to 100 tests for 100 programs per problem. Here: phase 04's programs, "
+                   "The paper: CodeRM-8B writes up to 100 tests for 100 programs per problem. "
+                   "Here: phase 04's programs, "
                    "tests written by the 135M policy (llm) and a verified stand-in (grounded: half of each question's "
                    "execution-grounded tests select, the other half judge).",
                    tables=[("accuracy vs tests", summary.round(3)), ("uniform vs dynamic", overall.round(3)),
@@ -214,4 +222,5 @@ def headline(sections: list[Section]) -> dict:
 def report_frame(sections: list[Section]) -> pd.DataFrame:
     """``10_report`` rows of ``sections``."""
     return pd.DataFrame([{"section": s.title, "available": s.available, "note": s.note,
-                          "metrics": json.dumps(s.metrics, default=str)} for s in sections], columns=REPORT.column_names)
+                          "metrics": json.dumps(s.metrics, default=str)} for s in sections],
+                        columns=REPORT.column_names)

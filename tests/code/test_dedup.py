@@ -11,7 +11,8 @@ ADD_REFORMATTED = "def add(a, b):\n\n    return a + b   # different comment\n"
 LONG = ("def running_total(values):\n    total = 0\n    out = []\n    for v in values:\n        total += v\n"
         "        out.append(total)\n    return out\n")
 LONG_RENAMED_VAR = LONG.replace("out.append(total)", "out.append(total)  # keep it")
-OTHER = "class Stack:\n    def __init__(self):\n        self.items = []\n    def push(self, x):\n        self.items.append(x)\n"
+OTHER = ("class Stack:\n    def __init__(self):\n        self.items = []\n"
+         "    def push(self, x):\n        self.items.append(x)\n")
 
 
 def test_exact_dedup_ignores_comments_and_blank_lines():
@@ -34,12 +35,14 @@ def test_near_dedup_catches_small_edits_but_keeps_different_code():
 
 def test_decontaminate_removes_seed_copying_a_benchmark_problem():
     bench = pd.DataFrame({"task_id": ["HumanEval/0", "HumanEval/1"],
-                          "prompt": ["def running_total(values):\n    \"\"\"Return prefix sums.\"\"\"\n", "def f(x):\n"],
+                          "prompt": ["def running_total(values):\n    \"\"\"Return prefix sums.\"\"\"\n",
+                                     "def f(x):\n"],
                           "canonical_solution": [LONG.split("\n", 1)[1], "    return x\n"]})
     seeds = pd.DataFrame({"instruction": ["Compute prefix sums", "Implement a stack"], "code": [LONG, OTHER]})
     kept, removed = dedup.decontaminate(seeds, bench, n=5, threshold=0.5)
     assert kept["code"].tolist() == [OTHER]
-    assert removed["matched"].tolist() == ["HumanEval/0"] and removed["overlap"].iloc[0] > 0.7  # the instruction's n-grams are new
+    # the instruction's n-grams are new
+    assert removed["matched"].tolist() == ["HumanEval/0"] and removed["overlap"].iloc[0] > 0.7
     kept_all, removed_none = dedup.decontaminate(seeds, bench, n=5, threshold=1.01)
     assert len(kept_all) == 2 and removed_none.empty
 

@@ -28,7 +28,8 @@ CORPUS = [
     ("helper_in_earlier_block_is_pulled_in",
      "A helper first:\n```python\nimport math\n\ndef _sq(x):\n    return x * x\n\nprint(_sq(3))\n```\n"
      "Then the solution:\n```python\ndef hyp(a, b):\n    return math.sqrt(_sq(a) + _sq(b))\n```",
-     "hyp", "ok", "import math\n\ndef _sq(x):\n    return x * x\n\n\ndef hyp(a, b):\n    return math.sqrt(_sq(a) + _sq(b))",
+     "hyp", "ok", "import math\n\ndef _sq(x):\n    return x * x\n\n\n"
+     "def hyp(a, b):\n    return math.sqrt(_sq(a) + _sq(b))",
      ["_sq", "hyp"]),
     ("closed_think_section",
      "<think>\nThe user wants addition. Maybe ```python\ndef add(a, b): return 0\n``` no.\n</think>\n"
@@ -54,7 +55,8 @@ CORPUS = [
      "def sum_two(a, b):\n    return a + b", ["sum_two"]),
     ("main_guard_and_input_stripped",
      f"```python\nimport sys\nsys.setrecursionlimit(10000)\n\n{ADD}\n\nn = int(input())\nprint(add(n, 1))\n"
-     "assert add(1, 1) == 3\n\nif __name__ == \"__main__\":\n    a, b = map(int, input().split())\n    print(add(a, b))\n```",
+     "assert add(1, 1) == 3\n\nif __name__ == \"__main__\":\n"
+     "    a, b = map(int, input().split())\n    print(add(a, b))\n```",
      "add", "ok", f"import sys\nsys.setrecursionlimit(10000)\n\n{ADD}", ["add"]),
     ("only_prose",
      "I'm sorry, but I can't help with that request.", "add", "no_code", "", []),
@@ -68,7 +70,8 @@ CORPUS = [
      f"1. Define the function:\n\n    ```python\n    {ADD.replace(chr(10), chr(10) + '    ')}\n    ```\n", "add", "ok",
      ADD, ["add"]),
     ("leetcode_class",
-     "```python\nfrom typing import List\n\nclass Solution:\n    def twoSum(self, nums: List[int], t: int) -> List[int]:\n"
+     "```python\nfrom typing import List\n\nclass Solution:\n"
+     "    def twoSum(self, nums: List[int], t: int) -> List[int]:\n"
      "        return [0, 1]\n```", "Solution", "ok",
      "from typing import List\n\nclass Solution:\n    def twoSum(self, nums: List[int], t: int) -> List[int]:\n"
      "        return [0, 1]", []),

@@ -10,7 +10,8 @@ GOOD = '{"question": "Add two numbers.", "tests": ["assert add(1, 2) == 3", "ass
 
 @pytest.mark.parametrize("text,status,tests", [
     (GOOD, "ok", ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]),
-    ("Sure! Here it is:\n```json\n" + GOOD + "\n```\nHope this helps.", "ok", ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]),
+    ("Sure! Here it is:\n```json\n" + GOOD + "\n```\nHope this helps.", "ok",
+     ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]),
     ("Here you go: " + GOOD + " Let me know!", "ok", ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]),
     ("{'question': 'Add.', 'tests': ['assert add(1, 1) == 2']}", "ok", ["assert add(1, 1) == 2"]),
     # cut off by the token limit inside the third test: the unfinished assert is dropped

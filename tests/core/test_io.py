@@ -32,7 +32,8 @@ def test_roundtrip_keeps_lists_and_writes_meta(tmp_path):
 
 def test_write_refuses_wrong_type_naming_column_and_row(tmp_path):
     bad = _df().assign(score=[0.5, "high"])
-    with pytest.raises(io.ArtifactError, match=r"column 'score' row 1 holds str 'high'; schema '99_table' expects float"):
+    with pytest.raises(io.ArtifactError,
+                       match=r"column 'score' row 1 holds str 'high'; schema '99_table' expects float"):
         io.write_artifact(tmp_path, TABLE, bad)
     assert not (tmp_path / "99_table.parquet").exists()
 
@@ -55,7 +56,8 @@ def test_read_detects_half_written_or_edited_file(tmp_path):
 
 
 def test_read_missing_and_version_mismatch_say_what_to_do(tmp_path):
-    with pytest.raises(io.ArtifactError, match=r"does not exist: run the notebook that writes 99_table \(notebooks/99_\*"):
+    with pytest.raises(io.ArtifactError,
+                       match=r"does not exist: run the notebook that writes 99_table \(notebooks/99_\*"):
         io.read_artifact(tmp_path, TABLE)
     io.write_artifact(tmp_path, TABLE, _df())
     newer = Schema("99_table", 2, TABLE.columns)

@@ -104,7 +104,8 @@ def test_cpu_limit_is_load_independent():
 
 def test_continuation_after_crash_and_timeout(engine):
     prog = ADD + "import os, time\ndef die():\n    os._exit(9)\ndef hang():\n    time.sleep(100)\n"
-    r = engine.run([prog], [["die()", "assert f(1) == 2", "hang()", "assert f(2) == 3", "die()", "assert f(3) == 5"]])[0]
+    r = engine.run([prog], [["die()", "assert f(1) == 2", "hang()", "assert f(2) == 3", "die()",
+                             "assert f(3) == 5"]])[0]
     assert r.verdicts == ["crash", "pass", "timeout", "pass", "crash", "fail"]
 
 

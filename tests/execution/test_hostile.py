@@ -112,7 +112,8 @@ def test_fork_bomb(engine, sentinel):
 
 
 def test_memory_bomb(engine, sentinel):
-    prog = "def f(x):\n    a = []\n    while True:\n        a.append(bytearray(10**8))\n\ndef g():\n    return [0] * 10**10\n"
+    prog = ("def f(x):\n    a = []\n    while True:\n        a.append(bytearray(10**8))\n\n"
+            "def g():\n    return [0] * 10**10\n")
     slow = ExecConfig(**{**CFG.__dict__, "test_timeout_s": 5.0})  # page faults for 1 GiB take CPU time
     r = run1(engine, sentinel, prog, ["f(1)", "g()", "assert 2 == 2"], config=slow)
     assert r.verdicts == ["memory", "memory", "pass"]  # RLIMIT_AS, not the host's 24 GiB
@@ -144,7 +145,8 @@ def test_socket_to_loopback_listener(engine, sentinel):
     srv.listen(1)
     srv.setblocking(False)
     port = srv.getsockname()[1]
-    prog = ("import socket\ndef f(port):\n    try:\n        socket.create_connection(('127.0.0.1', port), timeout=1).close()\n"
+    prog = ("import socket\ndef f(port):\n    try:\n"
+            "        socket.create_connection(('127.0.0.1', port), timeout=1).close()\n"
             "        return 'connected'\n    except OSError:\n        return 'blocked'\n")
     try:
         r = run1(engine, sentinel, prog, [f"assert f({port}) == 'blocked'"])
@@ -156,7 +158,8 @@ def test_socket_to_loopback_listener(engine, sentinel):
 
 
 def test_socket_to_outside_fails_fast(engine, sentinel):
-    prog = ("import socket\ndef f():\n    try:\n        socket.create_connection(('192.0.2.1', 80), timeout=3).close()\n"
+    prog = ("import socket\ndef f():\n    try:\n"
+            "        socket.create_connection(('192.0.2.1', 80), timeout=3).close()\n"
             "        return 'connected'\n    except OSError:\n        return 'blocked'\n")
     r = run1(engine, sentinel, prog, ["assert f() == 'blocked'"])
     assert r.verdicts == ["pass"]
@@ -192,7 +195,8 @@ def test_kill_everything(engine, sentinel):
 
 def test_environment_secret_is_scrubbed(engine, sentinel):
     prog = ("import os, glob\ndef f():\n    hits = [k for k, v in os.environ.items() if 'hunter2' in v]\n"
-            "    for p in glob.glob('/proc/*/environ'):\n        try:\n            if b'hunter2' in open(p, 'rb').read():\n"
+            "    for p in glob.glob('/proc/*/environ'):\n        try:\n"
+            "            if b'hunter2' in open(p, 'rb').read():\n"
             "                hits.append(p)\n        except OSError:\n            pass\n    return hits\n")
     r = run1(engine, sentinel, prog, ["assert f() == []"])
     assert r.verdicts == ["pass"]
@@ -222,7 +226,8 @@ def test_recursion_bomb(engine, sentinel):
 
 def test_recursion_limit_segfault(engine, sentinel):
     # repr() of a deeply nested list recurses in C: with the limit lifted, the C stack overflows
-    prog = "import sys\nsys.setrecursionlimit(10**8)\ndef f():\n    x = []\n    for _ in range(10**5):\n        x = [x]\n    return repr(x)\n"
+    prog = ("import sys\nsys.setrecursionlimit(10**8)\ndef f():\n    x = []\n"
+            "    for _ in range(10**5):\n        x = [x]\n    return repr(x)\n")
     slow = ExecConfig(**{**CFG.__dict__, "test_timeout_s": 5.0})
     r = run1(engine, sentinel, prog, ["f()", "assert 2 > 1"], config=slow)
     assert r.verdicts == ["crash", "pass"]
@@ -281,7 +286,8 @@ def test_monkeypatching_builtins_and_harness_modules(engine, sentinel):
             "builtins.AssertionError = type('Fake', (Exception,), {})\n"
             "builtins.isinstance = lambda *a: True\nbuiltins.len = lambda x: 0\n"
             "time.perf_counter = lambda: 0.0\nos._exit = lambda *a: None\nos.write = lambda *a: 0\n"
-            "signal.setitimer = lambda *a, **k: None\nsignal.signal = lambda *a: None\njson.dumps = lambda *a, **k: '{}'\n"
+            "signal.setitimer = lambda *a, **k: None\nsignal.signal = lambda *a: None\n"
+            "json.dumps = lambda *a, **k: '{}'\n"
             "def f(x):\n    return x + 1\n")
     r = run1(engine, sentinel, prog, ["assert f(1) == 2", "assert f(1) == 3", "while True:\n    pass"])
     assert r.verdicts == ["pass", "fail", "timeout"]
@@ -307,7 +313,8 @@ def test_setsid_and_fork_to_escape(engine, sentinel):
 
 def test_write_to_dev_shm_stays_private(engine, sentinel):
     name = f"acecoder-evil-{os.getpid()}"
-    prog = f"def f():\n    with open('/dev/shm/{name}', 'w') as fh:\n        fh.write('x')\n    return open('/dev/shm/{name}').read()\n"
+    prog = (f"def f():\n    with open('/dev/shm/{name}', 'w') as fh:\n        fh.write('x')\n"
+            f"    return open('/dev/shm/{name}').read()\n")
     r = run1(engine, sentinel, prog, ["assert f() == 'x'"])
     assert r.verdicts == ["pass"]
     assert not os.path.exists(f"/dev/shm/{name}")
@@ -332,7 +339,8 @@ def test_empty_program(engine, sentinel):
 
 def test_forged_result_frames(engine, sentinel):
     prog = ("import os, json\nmsg = json.dumps({'e': 'D', 'k': 0, 'v': 'pass', 'err': None, 's': 0.0}).encode()\n"
-            "frame = len(msg).to_bytes(4, 'big') + msg\nfor fd in range(1, 1024):\n    try:\n        os.write(fd, frame)\n"
+            "frame = len(msg).to_bytes(4, 'big') + msg\nfor fd in range(1, 1024):\n"
+            "    try:\n        os.write(fd, frame)\n"
             "    except OSError:\n        pass\ndef f(x):\n    return 0\n")
     r = run1(engine, sentinel, prog, ["assert f(1) == 1"])
     assert r.verdicts == ["fail"]  # a frame without the child's random token is ignored

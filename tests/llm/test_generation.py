@@ -1,4 +1,5 @@
-"""Tests for acecoder_lib.llm.generation and acecoder_lib.llm.serve: every backend answers, is seeded, and fails clearly."""
+"""Tests for acecoder_lib.llm.generation and acecoder_lib.llm.serve: every backend answers, is seeded, and fails
+clearly."""
 from __future__ import annotations
 
 import http.server

@@ -1,4 +1,5 @@
-"""Tests for acecoder_lib.llm.models: the tiny and embedded models build, are cached, reload identically; bad names fail clearly."""
+"""Tests for acecoder_lib.llm.models: the tiny and embedded models build, are cached, reload identically; bad names
+fail clearly."""
 from __future__ import annotations
 
 import hashlib

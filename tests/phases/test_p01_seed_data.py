@@ -100,12 +100,13 @@ def test_dedup_and_decontamination_records(raw, bench):
     assert math.isnan(why.loc["local-bad", "overlap"])
     # the thresholds are real parameters: stricter ones keep the near duplicate and the partly copied problem
     strict = seeds.build_seed_table(raw, bench, near_dup_threshold=0.98, contamination_threshold=0.8)
-    assert set(strict.seeds[schemas.SEED_ID]) == {"evol-0", "evol-5", "local-a", "local-long", "local-long2", "local-he"}
+    assert set(strict.seeds[schemas.SEED_ID]) == {"evol-0", "evol-5", "local-a", "local-long", "local-long2",
+                                                  "local-he"}
 
 
 def test_bad_rows_are_counted_never_raised(bench):
-    frame = pd.DataFrame([_row("x-0", None), _row("x-1", 42), _row("x-2", "def f(:\n  pass"), _row(None, "def g(): pass"),
-                          _row("x-4", "def h(a):\n    return a\n", source=None)])
+    frame = pd.DataFrame([_row("x-0", None), _row("x-1", 42), _row("x-2", "def f(:\n  pass"),
+                          _row(None, "def g(): pass"), _row("x-4", "def h(a):\n    return a\n", source=None)])
     result = seeds.build_seed_table(frame, bench)
     assert result.removed["reason"].tolist() == ["bad_seed_id", "code_missing", "code_not_string", "does_not_compile"]
     assert result.seeds[schemas.SEED_ID].tolist() == ["x-4"] and result.seeds[data.SOURCE].tolist() == ["unknown"]
@@ -130,7 +131,8 @@ def test_compile_error_ignores_warnings_and_names_the_line():
 
 def test_artifacts_validate_against_their_schemas(raw, bench, tmp_path):
     result = seeds.build_seed_table(raw, bench)
-    for schema, frame in ((schemas.SEEDS, result.seeds), (schemas.SEED_FUNNEL, result.funnel), (schemas.SEED_REMOVED, result.removed)):
+    for schema, frame in ((schemas.SEEDS, result.seeds), (schemas.SEED_FUNNEL, result.funnel),
+                          (schemas.SEED_REMOVED, result.removed)):
         io.write_artifact("t", schema, frame)
         back = io.read_artifact("t", schema.name)
         assert back.shape == frame.shape and list(back.columns) == schema.column_names
@@ -163,7 +165,8 @@ def test_hub_sources_from_local_files_and_one_clear_error_offline(tmp_path):
         seeds.load_seed_sources([EVOL, "no-such-source", "codeio"], 5, cache_dir=str(tmp_path / "hf"))
     message = str(err.value)
     assert message.startswith("2 of 3 seed source(s) could not be loaded") and "SOURCE_PATHS" in message
-    assert "Magicoder-Evol-Instruct-110K is not available here" in message and "unknown seed source 'no-such-source'" in message
+    assert ("Magicoder-Evol-Instruct-110K is not available here" in message
+            and "unknown seed source 'no-such-source'" in message)
     with pytest.raises(data.DataError, match="non-empty list"):
         seeds.load_seed_sources("codeio", 5)
 

@@ -17,7 +17,8 @@ Output:
   `return` (list of integers): A list of integers representing the results.
 """
 
-CODE = "import math\n\ndef helper(x):\n    return x\n\ndef main_solution(k_values, scale=1.0):\n    return [k for k in k_values]\n"
+CODE = ("import math\n\ndef helper(x):\n    return x\n\n"
+        "def main_solution(k_values, scale=1.0):\n    return [k for k in k_values]\n")
 
 
 def test_parse_io_spec_reads_arguments_continuations_and_return():
@@ -87,7 +88,7 @@ import json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from acecoder_lib.core import datasets as data
+from acecoder_lib.core import datasets as data  # noqa: E402
 from acecoder_lib.core import reasons  # noqa: E402
 from acecoder_lib.execution import ExecConfig, ExecutionEngine  # noqa: E402
 
@@ -146,7 +147,8 @@ def test_hybrid_recomputes_the_llm_expected_values(engine):
     llm = pd.DataFrame([{
         "question_id": f"{vowels.seed_id}:llm", "seed_id": vowels.seed_id, "source": "codeio", "method": "llm",
         "question": "Count the vowels.", "entry_point": "count_vowels", "reference": vowels.code, "status": "ok",
-        "detail": "{}", "tests": [f"assert count_vowels({w!r}) == 99" for w in ("apple", "sky", "queue", "a", "", "xyz")]
+        "detail": "{}",
+        "tests": [f"assert count_vowels({w!r}) == 99" for w in ("apple", "sky", "queue", "a", "", "xyz")]
         + ["assert count_vowels(None) == 0"]}, {
         "question_id": "codeio-00000:llm", "seed_id": "codeio-00000", "source": "codeio", "method": "llm",
         "question": "", "entry_point": "", "reference": "", "status": "unparseable", "detail": "{}",

@@ -17,8 +17,8 @@ WRONG_TESTS = ["assert add(1, 1) == 3", "assert add(2, 2) == 5"]  # hallucinated
 
 def _q(qid, tests, reference, entry="add", source="codeio", method="llm", status="ok"):
     return {"question_id": qid, "seed_id": qid.split(":")[0], "source": source, "method": method,
-            "question": f"Add two integers a and b ({qid}).", "tests": tests, "entry_point": entry, "reference": reference,
-            "status": status, "detail": "{}"}
+            "question": f"Add two integers a and b ({qid}).", "tests": tests, "entry_point": entry,
+            "reference": reference, "status": status, "detail": "{}"}
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from acecoder_lib import analysis
 from acecoder_lib.core import schemas
 from acecoder_lib.core.schemas import CHOSEN, QUESTION_ID, REJECTED
 from acecoder_lib.llm import reward_model
@@ -54,7 +55,7 @@ def test_training_learns_the_pairs_and_saves_a_standard_folder(trained_rm):
     assert len(loss) == 24 and loss.tail(4).mean() < loss.head(4).mean()
     rm = reward_model.RewardModel.load(out)
     scored = rmod.score_pairs(rm, pd.concat([_pairs(8), _pairs(8, "heldout")], ignore_index=True))
-    acc = rmod.pair_accuracy(scored).set_index("split")
+    acc = analysis.pair_accuracy(scored).set_index("split")
     assert acc.loc["heldout", "accuracy"] == 1.0 and acc.loc["heldout", "mean_margin"] > 0
     assert acc.loc["train", "pairs"] == 8 and acc.loc["train", "ci_low"] <= acc.loc["train", "accuracy"]
     assert list(scored.columns) == schemas.PAIR_SCORES.column_names
@@ -173,5 +174,6 @@ def test_reference_pairs_take_the_reference_over_failing_samples():
     got = pairs_mod.reference_pairs(programs, questions)
     assert got[[CHOSEN, REJECTED, "rejected_pass_rate"]].values.tolist() == [["ref_a", "p1", 0.5]]  # b: no reference
     with_zero = pairs_mod.reference_pairs(programs, questions, floor=-1.0)
-    assert with_zero[REJECTED].tolist() == ["p0", "p1"]  # lowest first; 0.9 is within the margin; the reference itself excluded
+    # lowest first; 0.9 is within the margin; the reference itself excluded
+    assert with_zero[REJECTED].tolist() == ["p0", "p1"]
     assert set(with_zero["split"]) <= {"train", "heldout"}

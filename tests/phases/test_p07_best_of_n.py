@@ -56,7 +56,8 @@ def test_evaluate_gives_a_ci_over_questions_and_table2_shape():
 
 
 def test_parse_tests_accepts_asserts_and_unittest_and_drops_the_rest():
-    text = prompts.TEST_PREFILL + "assert add(1, 2) == 3\nassert add(1, 2) == 3\nassert 1 == 1\nx = 5\nassert add(0, 0) == 0\nassert add(2,"
+    text = (prompts.TEST_PREFILL + "assert add(1, 2) == 3\nassert add(1, 2) == 3\nassert 1 == 1\nx = 5\n"
+            "assert add(0, 0) == 0\nassert add(2,")
     got = testgen.parse_tests(text, "add")
     assert got.tests == ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]
     assert got.dropped == {"duplicate": 1, "does_not_call_entry_point": 1, "not_an_assert": 1}
@@ -71,7 +72,8 @@ def test_parse_tests_accepts_asserts_and_unittest_and_drops_the_rest():
 def test_generated_unittest_snippets_run_in_the_engine():
     from acecoder_lib.execution import run_programs
 
-    ut = ("import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n"
+    ut = ("import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+          "        self.assertEqual(add(1, 2), 3)\n"
           "    def test_b(self):\n        self.assertEqual(add(0, 1), 2)\n")
     tests = testgen.parse_tests(ut, "add").tests
     res = run_programs(["def add(a, b):\n    return a + b\n"], [tests], workers=1)[0]

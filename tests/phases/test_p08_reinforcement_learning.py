@@ -18,6 +18,15 @@ def _questions():
                          "entry_point": ["add", "neg"]})
 
 
+class _CompletionLength:
+    """A trl reward function: the completion's length in characters (differs between samples of one prompt)."""
+
+    __name__ = "completion_length"
+
+    def __call__(self, prompts=None, completions=None, **kwargs):
+        return [float(len(rewards.completion_text(c))) for c in completions]
+
+
 class _LengthRM:
     """A stand-in reward model: longer programs score higher."""
 
@@ -88,17 +97,23 @@ def test_a_step_changes_the_policy_weights_and_other_inputs_retrain(dataset, eng
     import torch
     from transformers import AutoModelForCausalLM
 
-    funcs, weights = rl.make_rewards("reward_model", engine, rm=_LengthRM())
+    funcs, weights = [_CompletionLength()], [1.0]  # varies within every group even when no code is extracted
     one = rl.RLConfig(**{**CFG, "max_steps": 1})
-    first = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "w", funcs, weights, one, reward_name="reward_model")
+    first = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "w", funcs, weights, one,
+                            reward_name="reward_model")
     before = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).state_dict()
     after = AutoModelForCausalLM.from_pretrained(tmp_path / "w" / "final", dtype=torch.float32).state_dict()
-    moved = sum(int((before[k] != after[k]).sum()) for k in before)
-    total = sum(v.numel() for v in before.values())
-    assert moved / total > 0.5, f"only {moved} of {total} weights changed after one step"
+    # Embedding rows of tokens no prompt or completion used get no gradient (Adam leaves them as they are); every
+    # other weight of the network must have moved.
+    dense = [k for k in before if "embed" not in k and "lm_head" not in k]
+    moved = sum(int((before[k] != after[k]).sum()) for k in dense)
+    total = sum(before[k].numel() for k in dense)
+    assert moved / total > 0.9, f"only {moved} of {total} non-embedding weights changed after one step"
+    assert any((before[k] != after[k]).any() for k in before if "embed" in k)
     stamp = (tmp_path / "w" / "fingerprint.txt").read_text()
     saved = (tmp_path / "w" / "final" / "config.json").stat().st_mtime_ns
-    again = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "w", funcs, weights, one, reward_name="reward_model")
+    again = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "w", funcs, weights, one,
+                            reward_name="reward_model")
     pd.testing.assert_frame_equal(again.reset_index(drop=True), first.reset_index(drop=True), check_dtype=False)
     assert (tmp_path / "w" / "final" / "config.json").stat().st_mtime_ns == saved  # reused, not retrained
     rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "w", funcs, weights,
@@ -119,7 +134,8 @@ def test_bad_settings_are_refused(engine, dataset, tiny_model_dir, tmp_path):
 
 
 def test_divergence_flags_rm_up_rule_flat():
-    steps = pd.DataFrame({"step": [1, 2, 3, 4], "rm_reward": [0.1, 0.5, 0.9, 1.4], "rule_pass_rate": [0.2, 0.2, 0.1, 0.1]})
+    steps = pd.DataFrame({"step": [1, 2, 3, 4], "rm_reward": [0.1, 0.5, 0.9, 1.4],
+                          "rule_pass_rate": [0.2, 0.2, 0.1, 0.1]})
     assert rl.divergence(steps)["flag"]
     healthy = steps.assign(rule_pass_rate=[0.1, 0.2, 0.3, 0.4])
     assert not rl.divergence(healthy)["flag"]

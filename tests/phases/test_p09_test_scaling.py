@@ -24,7 +24,8 @@ def _programs():
 
 def test_split_is_stable_disjoint_and_covers_all_tests():
     sel, judge = ts.split_tests(10, 0.5, "q")
-    assert sel == ts.split_tests(10, 0.5, "q")[0] and not set(sel) & set(judge) and sorted(sel + judge) == list(range(10))
+    assert (sel == ts.split_tests(10, 0.5, "q")[0] and not set(sel) & set(judge)
+            and sorted(sel + judge) == list(range(10)))
     assert len(sel) == 5 and ts.split_tests(2, 0.9, "x")[1]  # at least one judging test is always left
     with pytest.raises(ValueError):
         ts.split_tests(4, 1.0, "q")
@@ -64,7 +65,7 @@ def test_allocator_spends_the_budget_on_hard_questions_first():
 
 
 def test_compare_uses_equal_budgets():
-    pool = ts.grounded_pool(pd.concat([_programs().assign(question_id=lambda f: f["question_id"] + str(i))
+    pool = ts.grounded_pool(pd.concat([_programs().assign(question_id=lambda f, i=i: f["question_id"] + str(i))
                                        for i in range(3)], ignore_index=True))
     curves = ts.scaling_curves(pool, subsets=20)
     diff = pd.DataFrame({"question_id": sorted(pool["question_id"].unique()),
@@ -93,7 +94,7 @@ def test_difficulty_prediction_is_out_of_fold_and_learns_an_obvious_signal():
 
 
 def test_dynamic_differs_from_uniform_even_when_the_estimates_sit_close_together():
-    pool = ts.grounded_pool(pd.concat([_programs().assign(question_id=lambda f: f["question_id"] + str(i))
+    pool = ts.grounded_pool(pd.concat([_programs().assign(question_id=lambda f, i=i: f["question_id"] + str(i))
                                        for i in range(5)], ignore_index=True), pool_fraction=0.75)
     curves = ts.scaling_curves(pool, subsets=5)  # 3 selection tests per question: room above a budget of 2
     qids = sorted(pool["question_id"].unique())
