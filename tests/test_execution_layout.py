@@ -60,7 +60,8 @@ def make_layout(root: Path, lib_src: Path) -> Path:
 
 
 def run_layout(py: Path) -> dict:
-    out = subprocess.run([str(py), "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd="/")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the layout alone decides what is imported
+    out = subprocess.run([str(py), "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd="/", env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
