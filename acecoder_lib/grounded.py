@@ -480,10 +480,12 @@ def hybrid_synthesize(llm_rows, seeds, engine, min_tests: int = 5):
 
 
 def _hybrid_unusable(why: str, llm_row) -> tuple[str, str]:
-    """(reason, first_error) of a hybrid row that never ran: the LLM row's own status (and error), or what is missing."""
+    """(reason, first_error) of a hybrid row that never ran: the LLM row's status (and error), or what is missing."""
     if why == "llm_unusable":
         error = getattr(llm_row, "first_error", "")
-        return llm_row.status, error if isinstance(error, str) and error else f"llm_unusable: the LLM row is {llm_row.status}"
+        if not (isinstance(error, str) and error):
+            error = f"llm_unusable: the LLM row is {llm_row.status}"
+        return llm_row.status, error
     if why == "no_reference":
         return "no_reference", "no_reference: the seed has no reference code"
     return "no_calls", reasons.clip(f"no_calls: no entry point, or none of the {len(llm_row.tests)} asserts has the "

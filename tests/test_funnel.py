@@ -65,8 +65,8 @@ def test_published_block_and_compare():
     published = funnel.published_funnel(text)
     assert published == {"questions": 1169, "seeds_loaded.codeio": 3244}
     assert funnel.compare(published, {"questions": 1169, "seeds_loaded.codeio": 3244, "pairs": 3}) == []
-    assert funnel.compare(published, {"questions": 1170}) == ["questions: published 1169, this run 1170 (+1)",
-                                                              "seeds_loaded.codeio: published 3244, missing from this run"]
+    assert funnel.compare(published, {"questions": 1170}) == [
+        "questions: published 1169, this run 1170 (+1)", "seeds_loaded.codeio: published 3244, missing from this run"]
     with pytest.raises(ValueError, match="no funnel block"):
         funnel.published_funnel("no markers here")
 
