@@ -37,10 +37,7 @@ def clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 
 def error_type(text: str | None) -> str | None:
     """The exception type an error text starts with (``"ValueError: bad"`` -> ``"ValueError"``), else None."""
-    text = (text or "").strip()
-    if text.startswith(LOADING):
-        text = text[len(LOADING):]
-    m = _TYPE_RE.match(text)
+    m = _TYPE_RE.match((text or "").strip().removeprefix(LOADING))
     return m.group(1).rsplit(".", 1)[-1] if m else None
 
 

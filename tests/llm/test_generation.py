@@ -145,6 +145,190 @@ def test_serve_rejects_bad_requests(serve_url):
     assert time.perf_counter() - t0 < 5  # a 404 is not retried
 
 
+SERVED = "smollm2-135m-instruct"
+STORY = [{"role": "user", "content": "Tell me a long story about a cat."}]
+
+
+@pytest.fixture(scope="module")
+def oai(serve_url):
+    """The official openai client on the live acecoder_lib.llm.serve (no retries: every error must surface at once)."""
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0, timeout=120)
+
+
+def _chat_stream(chunks, n: int = 1):
+    """(texts, finish_reasons, usage) of streamed chat chunks, checking OpenAI's order: role, content, finish."""
+    texts, roles, finish, usage = [""] * n, [None] * n, [None] * n, None
+    for ch in chunks:
+        assert ch.object == "chat.completion.chunk"
+        if not ch.choices:  # stream_options.include_usage: the last chunk
+            usage = ch.usage
+        for c in ch.choices:
+            assert finish[c.index] is None, "a chunk after the choice's finish_reason"
+            if c.delta.role:
+                assert roles[c.index] is None and texts[c.index] == ""
+                roles[c.index] = c.delta.role
+            assert roles[c.index] == "assistant", "the role comes in the first chunk of a choice"
+            texts[c.index] += c.delta.content or ""
+            finish[c.index] = c.finish_reason
+    assert all(f in ("stop", "length") for f in finish)
+    return texts, finish, usage
+
+
+def _text_stream(chunks, n: int = 1):
+    """(texts, finish_reasons) of streamed completion chunks."""
+    texts, finish = [""] * n, [None] * n
+    for ch in chunks:
+        assert ch.object == "text_completion"
+        for c in ch.choices:
+            assert finish[c.index] is None, "a chunk after the choice's finish_reason"
+            texts[c.index] += c.text
+            finish[c.index] = c.finish_reason
+    assert all(f in ("stop", "length") for f in finish)
+    return texts, finish
+
+
+def test_serve_with_the_official_openai_client(oai):
+    import openai
+
+    assert [m.id for m in oai.models.list()] == [SERVED] and oai.models.retrieve(SERVED).id == SERVED
+    r = oai.chat.completions.create(model=SERVED, messages=ADD, max_tokens=12, temperature=0)
+    assert r.object == "chat.completion" and len(r.choices) == 1 and r.choices[0].message.role == "assistant"
+    assert "def add" in r.choices[0].message.content and r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 12 and r.usage.prompt_tokens > 0
+    parts = [{"role": "user", "content": [{"type": "text", "text": ADD[0]["content"]}]}]  # content as text parts
+    same = oai.chat.completions.create(model=SERVED, messages=parts, max_tokens=12, temperature=0)
+    assert same.choices[0].message.content == r.choices[0].message.content
+    c = oai.completions.create(model=SERVED, prompt="def fib(n):", max_tokens=6, n=2, temperature=0.8, seed=3)
+    assert c.object == "text_completion" and [x.index for x in c.choices] == [0, 1]
+    assert all(x.text and x.finish_reason in ("stop", "length") for x in c.choices)
+
+    for call in (lambda: oai.chat.completions.create(model="gpt-9", messages=ADD, max_tokens=2),
+                 lambda: oai.completions.create(model="gpt-9", prompt="x", max_tokens=2),
+                 lambda: oai.models.retrieve("gpt-9")):
+        with pytest.raises(openai.NotFoundError) as err:
+            call()
+        assert err.value.status_code == 404 and SERVED in err.value.message and err.value.code == "model_not_found"
+    bad_chat = [dict(n=0), dict(n="x"), dict(messages=[]), dict(messages=[{"content": "hi"}]), dict(max_tokens=0),
+                dict(temperature="hot"), dict(top_p=0), dict(seed="s"), dict(stop=[""]),
+                dict(messages=ADD + [{"role": "assistant", "content": "def"}])]  # a prefill needs the flag
+    for bad in bad_chat:
+        with pytest.raises(openai.BadRequestError) as err:
+            oai.chat.completions.create(**{"model": SERVED, "messages": ADD, "max_tokens": 2, **bad})
+        assert err.value.status_code == 400 and err.value.type == "invalid_request_error", bad
+    with pytest.raises(openai.BadRequestError, match="n must be an integer"):
+        oai.chat.completions.create(model=SERVED, messages=ADD, n=0, stream=True)
+    with pytest.raises(openai.BadRequestError, match="messages must be"):
+        oai.post("/chat/completions", body={"model": SERVED}, cast_to=object)  # no messages at all
+    with pytest.raises(openai.BadRequestError, match="prompt must be one string"):
+        oai.completions.create(model=SERVED, prompt=["a", "b"], max_tokens=2)
+
+
+def test_serve_streams_the_same_text_as_it_returns(oai, serve_url):
+    import requests
+
+    kw = dict(model=SERVED, messages=ADD, max_tokens=12, n=2, temperature=0)  # greedy: one row for both choices
+    whole = oai.chat.completions.create(**kw)
+    chunks = list(oai.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kw))
+    texts, finish, usage = _chat_stream(chunks, n=2)
+    assert texts == [c.message.content for c in whole.choices] and texts[0] == texts[1] and "def add" in texts[0]
+    assert finish == [c.finish_reason for c in whole.choices] == ["length", "length"]
+    assert usage.completion_tokens == whole.usage.completion_tokens == 12
+    assert sum(1 for ch in chunks for c in ch.choices if c.delta.content) > 6  # pieces, not one block per choice
+    assert len({ch.id for ch in chunks}) == 1
+
+    kw = dict(model=SERVED, messages=STORY, max_tokens=8, n=2, temperature=0.8, seed=5)  # sampled, two choices
+    whole = oai.chat.completions.create(**kw)
+    texts, finish, _ = _chat_stream(oai.chat.completions.create(stream=True, **kw), n=2)
+    assert texts == [c.message.content for c in whole.choices] and finish == [c.finish_reason for c in whole.choices]
+    assert texts[0] != texts[1]
+
+    # more samples than the server's batch (16): two generate calls, streamed rows must land on the right choice
+    kw = dict(model=SERVED, prompt="def fib(n):", max_tokens=3, n=17, temperature=1.0, seed=2)
+    whole = oai.completions.create(**kw)
+    texts, finish = _text_stream(oai.completions.create(stream=True, **kw), n=17)
+    assert texts == [c.text for c in whole.choices] and finish == [c.finish_reason for c in whole.choices]
+    assert len(set(texts)) > 2
+
+    # a stop string that ends the greedy answer: its first characters are held back until they are known
+    kw = dict(model=SERVED, prompt="def add(a, b):", max_tokens=12, temperature=0, stop=["= b\n"])
+    whole = oai.completions.create(**kw)
+    assert whole.choices[0].finish_reason == "stop"
+    assert _text_stream(oai.completions.create(stream=True, **kw)) == ([whole.choices[0].text], ["stop"])
+
+    # the wire format itself
+    r = requests.post(serve_url + "/completions", json={"model": SERVED, "prompt": "Hi", "max_tokens": 3,
+                                                        "stream": True}, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    assert r.text.endswith("\n\n") and r.text.count("data: [DONE]") == 1
+    events = r.text.split("\n\n")[:-1]
+    assert events[-1] == "data: [DONE]" and all(e.startswith("data: ") for e in events)
+    chunks = [json.loads(e[len("data: "):]) for e in events[:-1]]
+    assert all(c["object"] == "text_completion" and len(c["choices"]) == 1 for c in chunks)
+    assert [c["choices"][0]["finish_reason"] for c in chunks][-1] == "length"
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
+
+
+def test_serve_answers_health_and_models_while_generating(oai, serve_url):
+    import requests
+
+    base = serve_url.rsplit("/v1", 1)[0]
+    # a non-streamed generation in a thread: health and the model list answer while it runs
+    box = {}
+    long_one = threading.Thread(target=lambda: box.setdefault("r", oai.completions.create(
+        model=SERVED, prompt="Once upon a time", max_tokens=48, temperature=1.0, seed=1)))
+    long_one.start()
+    deadline = time.time() + 60
+    while not requests.get(base + "/health", timeout=10).json()["generating"]:
+        assert long_one.is_alive() and time.time() < deadline, "the generation never showed up in /health"
+        time.sleep(0.02)
+    for url in (base + "/health", serve_url + "/models"):
+        t0 = time.perf_counter()
+        assert requests.get(url, timeout=10).status_code == 200
+        assert time.perf_counter() - t0 < 2
+    assert long_one.is_alive()  # still generating when they answered
+    long_one.join()
+    assert box["r"].choices[0].text and box["r"].usage.completion_tokens > 1
+
+    # a long stream: once tokens flow the model is busy; closing the stream stops its generation
+    stream = oai.chat.completions.create(model=SERVED, messages=STORY, max_tokens=1000, temperature=1.0, seed=1,
+                                         stream=True)
+    chunks = iter(stream)
+    assert next(chunks).choices[0].delta.role == "assistant"
+    assert next(chunks).choices[0].delta.content
+    t0 = time.perf_counter()
+    health = requests.get(base + "/health", timeout=10).json()
+    assert time.perf_counter() - t0 < 2 and health["status"] == "ok" and health["generating"] == 1
+    stream.close()
+    deadline = time.time() + 10  # 1000 tokens take minutes here; a cancelled stream stops at its next token
+    while requests.get(base + "/health", timeout=10).json()["generating"]:
+        assert time.time() < deadline, "the closed stream kept generating"
+        time.sleep(0.05)
+
+
+def test_serve_concurrent_requests_give_their_solo_answers(oai):
+    from concurrent.futures import ThreadPoolExecutor
+
+    msgs = solve_messages("Write a function add(a, b) that returns a + b.", ["assert add(1, 2) == 3"])
+    prefill = dict(model=SERVED, messages=msgs, max_tokens=8, temperature=0,
+                   extra_body={"continue_final_message": True, "add_generation_prompt": False})
+    jobs = {
+        "sampled": lambda: [c.message.content for c in oai.chat.completions.create(
+            model=SERVED, messages=STORY, n=2, temperature=0.8, seed=5, max_tokens=8).choices],
+        "prefill": lambda: [oai.chat.completions.create(**prefill).choices[0].message.content],
+        "prefill_stream": lambda: _chat_stream(oai.chat.completions.create(stream=True, **prefill))[0],
+        "completion": lambda: [c.text for c in oai.completions.create(
+            model=SERVED, prompt="def fib(n):", temperature=0.8, seed=7, max_tokens=8).choices],
+    }
+    solo = {name: job() for name, job in jobs.items()}
+    assert solo["prefill"] == solo["prefill_stream"] and solo["prefill"][0]
+    assert not solo["prefill"][0].lstrip().startswith("Below is")  # only the continuation comes back
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        together = {name: f.result(timeout=300) for name, f in futures.items()}
+    assert together == solo
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
