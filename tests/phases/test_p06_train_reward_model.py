@@ -177,3 +177,26 @@ def test_reference_pairs_take_the_reference_over_failing_samples():
     # lowest first; 0.9 is within the margin; the reference itself excluded
     assert with_zero[REJECTED].tolist() == ["p0", "p1"]
     assert set(with_zero["split"]) <= {"train", "heldout"}
+
+
+def test_bradley_terry_loss_on_a_pair_of_scores_is_the_papers(tiny_model_dir):
+    """trl's RewardTrainer loss on known scores is -log sigmoid(r_chosen - r_rejected), averaged over pairs (paper S5),
+    and the pairs phase 06 hands it carry no margin (trl would subtract it inside the sigmoid)."""
+    import math
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import AutoTokenizer
+    from trl import RewardTrainer
+
+    scores = torch.tensor([[2.0], [-1.0], [0.5], [1.0]])  # chosen 2.0, -1.0 then rejected 0.5, 1.0 (trl's layout)
+    model = lambda **inputs: SimpleNamespace(logits=scores)  # noqa: E731
+    stub = SimpleNamespace(model=SimpleNamespace(training=False), args=SimpleNamespace(center_rewards_coefficient=None),
+                           accelerator=SimpleNamespace(gather=lambda x: x, gather_for_metrics=lambda x: x),
+                           _metrics={"eval": defaultdict(list)}, _total_train_tokens=0)
+    loss = RewardTrainer.compute_loss(stub, model, {"attention_mask": torch.ones(4, 3)})
+    by_hand = (math.log(1 + math.exp(-1.5)) + math.log(1 + math.exp(2.0))) / 2  # = 1.1641705...
+    assert abs(float(loss) - by_hand) < 1e-6 and abs(by_hand - 1.1641705) < 1e-6
+    dataset = rmod.pair_dataset(_pairs(4), AutoTokenizer.from_pretrained(tiny_model_dir), max_length=64)
+    assert "margin" not in dataset.column_names
