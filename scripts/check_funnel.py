@@ -17,9 +17,17 @@ import sys
 from pathlib import Path
 
 from acecoder_lib import funnel
-from acecoder_lib.core import paths
+from acecoder_lib.core import io, paths
 
 README = paths.REPO_ROOT / "README.md"
+
+
+def _profile(run: Path) -> str | None:
+    """The profile the run's phase 01 recorded (None when unknown)."""
+    try:
+        return io.read_meta(run, "01_seeds").get("params", {}).get("PROFILE")
+    except io.ArtifactError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     published = funnel.published_funnel(args.readme.read_text())
     counts = funnel.run_funnel(run)
+    profile = _profile(run)
+    if profile not in (None, "default"):
+        print(f"note: {run.name} ran the {profile!r} profile; the README publishes the 'default' run's numbers",
+              file=sys.stderr)
     if args.all:
         for key, value in counts.items():
             print(f"{key}: {value}")
