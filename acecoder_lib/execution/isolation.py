@@ -223,7 +223,10 @@ def mount_workdir(uid: int, gid: int, size_mb: int, inodes: int = 10_000, keep=(
             os.makedirs(os.path.dirname(p), mode=0o755, exist_ok=True)
             open(p, "a").close()
         mount(a, p, None, MS_MOVE)
-        mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        try:  # the bind copied the read-only flag of the mount it came from (setup_mounts made it so); make sure
+            mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        except OSError:  # a user namespace refuses to touch locked flags: the inherited read-only view stands
+            pass
     mount(WORKDIR, "/dev/shm", None, MS_BIND | MS_REC)
     return WORKDIR, carried
 
