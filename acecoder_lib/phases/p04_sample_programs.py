@@ -1,12 +1,11 @@
 """Phase 04 logic: N programs per question from a policy, each run against every test (ACECODER section 4).
 
-    samples = sampling.sample_programs(questions, backend, cache, n=16, temperature=0.7)   # cached per question
-    programs = sampling.execute_samples(samples, questions, engine)                       # schema 04_programs
+    samples = solutions.sample_programs(questions, backend, cache, n=16, temperature=0.7)  # the shared loop
+    programs = solutions.execute_samples(samples, questions, engine)                      # schema 04_programs
     per_q = sampling.question_summary(programs)                                           # mean/std per question
 
-The prompt is the paper's (``prompts.solve_messages``: the question and its first tests, the answer prefilled to
-continue inside a Python code block); code is extracted with ``extract.extract_code`` from prefill + completion.
-Paper: Qwen2.5-Coder-7B-Instruct, 16 samples, temperature 0.7, top_p 1.0, 1,024 new tokens (PAPER_FACTS S4).
+Sampling and execution live in ``acecoder_lib.solutions`` (phases 03, 07, 08 and 09 use them too); this module
+holds what phase 04 adds: per-question and per-test summaries and its plots.
 """
 from __future__ import annotations
 
