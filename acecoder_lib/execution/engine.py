@@ -33,6 +33,7 @@ VERDICTS = ("pass", "fail", "error", "timeout", "memory", "syntax_error", "crash
 STATUSES = ("ok", "syntax_error", "invalid_input", "crash", "timeout")
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 HASH_SEED = "0"  # the sandbox's PYTHONHASHSEED (see _Worker)
+SANDBOX_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 READY_TIMEOUT_S = 30.0  # a worker that has not said "ready" by then is broken (start-up is ~50-100 ms)
 
 
@@ -67,6 +68,9 @@ class ExecConfig:
     # ProgramResult.values. Used to compute expected outputs from reference code (phase 02, execution-grounded).
     mode: str = "tests"
     max_value_chars: int = 4000  # a longer repr is reported as an error (too big to be a test's expected value)
+    # `random.seed(random_seed)` in the child before the program runs: an unseeded `random` call gives the same
+    # numbers on every worker and in every run; a second run with another seed shows a program that depends on it.
+    random_seed: int = 0
 
     def __post_init__(self):
         for name in ("test_timeout_s", "setup_timeout_s", "wall_factor"):
@@ -180,7 +184,10 @@ class _Worker:
         # Nothing of ours reaches the sandbox. PYTHONHASHSEED is fixed so that every worker (and every run) orders
         # sets and dicts of str the same way: a verdict must not depend on which worker ran the program. That is
         # why this is `-s -B` with an explicit environment rather than `-I` (which ignores PYTHON* variables).
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": HASH_SEED}
+        # One BLAS/OpenMP thread per sandbox: a worker is one core's worth of work, and a float result of numpy's
+        # linear algebra must not depend on how many threads a busy machine let it start.
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": HASH_SEED,
+               **dict.fromkeys(SANDBOX_THREAD_VARS, "1")}
         debug = os.environ.get("ACECODER_EXEC_DEBUG")
         self.proc = subprocess.Popen([sys.executable, "-s", "-B", WORKER, json.dumps(wcfg)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=None if debug else subprocess.DEVNULL,

@@ -11,6 +11,8 @@ import ast
 import builtins
 import json
 import os
+import random
+import resource
 import signal
 import struct
 import sys
@@ -61,11 +63,13 @@ def max_wall(cfg: dict, which: str) -> float:
     return max(wall, cpu * cfg["wall_max_factor"])
 
 
-def starved(cpu_used: float, interval: float, cfg: dict) -> bool:
-    """True when a process that used `cpu_used` CPU seconds over `interval` wall seconds was computing, only slowly
-    (a loaded machine), rather than sleeping or blocked: then its wall-clock backstop is extended
-    (docs/execution.md)."""
-    return interval > 0 and cpu_used >= cfg["starved_cpu_share"] * interval
+def starved(cpu_used: float, interval: float, cfg: dict, disk_reads: int = 0) -> bool:
+    """True when a process that used `cpu_used` CPU seconds and read from the disk `disk_reads` times (blocks or
+    major page faults, any unit: only > 0 counts) over `interval` wall seconds was working, only slowly, rather than
+    sleeping: computing on a loaded machine, or waiting for a busy disk (an import while another process fills the
+    page cache). Then its wall-clock backstop is extended (docs/execution.md)."""
+    return interval > 0 and (cpu_used >= cfg["starved_cpu_share"] * interval or disk_reads > 0)
+
 
 
 class TestTimeout(BaseException):
@@ -161,6 +165,7 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     _write, _getpid, _exit, _perf = os.write, os.getpid, os._exit, time.perf_counter
     _setitimer, _signal, _dumps, _pack = signal.setitimer, signal.signal, _C_DUMPS, _HDR.pack
     _cputime, _mono, _starved = time.process_time, time.monotonic, starved
+    _getrusage, _RUSAGE_SELF = resource.getrusage, resource.RUSAGE_SELF
     _compile, _exec, _eval, _repr = compile, exec, eval, repr
     values_mode = cfg.get("mode") == "values"
     max_value = cfg.get("max_value_chars", 4000)
@@ -170,9 +175,19 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     _MemoryError, _SyntaxError = MemoryError, SyntaxError
     PROF, REAL = signal.ITIMER_PROF, signal.ITIMER_REAL
     mypid = _getpid()
+    # Every program starts from the same `random` state, whichever worker runs it and in whichever run: an unseeded
+    # random.randint in a seed's input generator gives the same inputs every time (numpy's generator is not touched).
+    random.seed(cfg.get("random_seed", 0))
     errlen = cfg["max_error_chars"]
-    # w0/c0: wall and CPU clocks when the current alarm period began; end: the furthest the wall backstop may go.
-    state = {"armed": False, "fired": 0, "k": -1, "t0": 0.0, "w0": 0.0, "c0": 0.0, "end": 0.0, "wall": 0.0}
+    # w0/c0/r0: wall clock, CPU clock and disk reads when the current alarm period began; end: the furthest the wall
+    # backstop may go.
+    state = {"armed": False, "fired": 0, "k": -1, "t0": 0.0, "w0": 0.0, "c0": 0.0, "r0": 0, "end": 0.0, "wall": 0.0}
+
+    def _reads():
+        """Block reads plus major page faults so far: what a process waiting on the disk accumulates while its CPU
+        clock stands still."""
+        r = _getrusage(_RUSAGE_SELF)
+        return r.ru_inblock + r.ru_majflt
 
     def send(**msg):
         if _getpid() != mypid:  # a fork made by the program must not speak for it
@@ -195,11 +210,12 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
         if not state["armed"]:
             return
         if signum != _SIGPROF and state["fired"] == 0:
-            # Wall alarm before the CPU limit: a starved test (still computing, rarely scheduled on a loaded machine)
-            # gets another period, up to max_wall; a sleeping or blocked one is timed out as before.
-            now, cpu = _mono(), _cputime()
-            if _starved(cpu - state["c0"], now - state["w0"], cfg) and now + state["wall"] <= state["end"]:
-                state["w0"], state["c0"] = now, cpu
+            # Wall alarm before the CPU limit: a starved test (still computing, rarely scheduled on a loaded machine,
+            # or waiting for a busy disk) gets another period, up to max_wall; a sleeping one is timed out as before.
+            now, cpu, reads = _mono(), _cputime(), _reads()
+            if (_starved(cpu - state["c0"], now - state["w0"], cfg, reads - state["r0"])
+                    and now + state["wall"] <= state["end"]):
+                state["w0"], state["c0"], state["r0"] = now, cpu, reads
                 _setitimer(REAL, state["wall"])
                 return
         state["fired"] += 1
@@ -224,7 +240,7 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     def arm(which):
         cpu, wall = walls[which]
         state["fired"], state["armed"] = 0, True
-        state["w0"], state["c0"], state["wall"] = _mono(), _cputime(), wall
+        state["w0"], state["c0"], state["r0"], state["wall"] = _mono(), _cputime(), _reads(), wall
         state["end"] = state["w0"] + ends[which]
         _setitimer(REAL, wall)
         _setitimer(PROF, cpu)

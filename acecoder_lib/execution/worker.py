@@ -73,14 +73,25 @@ def _cpu_cap(cfg: dict, n_tests_left: int) -> int:
     return int(cfg["setup_timeout_s"] + n_tests_left * cfg["test_timeout_s"] + 2)
 
 
-def _proc_cpu(pid: int) -> float | None:
-    """CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat; None if unreadable."""
+def _proc_usage(pid: int) -> tuple[float, int] | None:
+    """(CPU seconds used so far, disk reads so far) of a process, from /proc/<pid>/stat (utime + stime; major page
+    faults) and /proc/<pid>/io (bytes read from storage, in 512-byte blocks, where readable); None if unreadable.
+    The reads count for the starved rule: a process waiting on a busy disk is not sleeping."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime: fields 14 and 15 of proc(5)
+        cpu = (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime: fields 14 and 15 of proc(5)
+        reads = int(fields[9])  # majflt: field 12 of proc(5)
     except (OSError, IndexError, ValueError):
         return None
+    try:
+        with open(f"/proc/{pid}/io", "rb") as f:
+            for line in f:
+                if line.startswith(b"read_bytes:"):
+                    reads += int(line.split()[1]) // 512
+    except (OSError, IndexError, ValueError):
+        pass  # /proc/<pid>/io needs ptrace access; the page faults alone still count
+    return cpu, reads
 
 
 class Zygote:
@@ -165,9 +176,10 @@ class Zygote:
         _, wall = limits(cfg, "setup")
         _, twall = limits(cfg, "test")
         deadline = time.monotonic() + wall + HARD_GRACE_S
-        # For the starved-test rule (harness.starved): wall and CPU clocks of the child at the last progress/check.
+        # For the starved-test rule (harness.starved): wall clock and (CPU, disk reads) of the child at the last
+        # progress/check.
         mark_t = last_progress = time.monotonic()
-        mark_cpu = progress_cpu = _proc_cpu(pid)
+        mark = progress = _proc_usage(pid)
         killed = exited = False
         fds = [pidfd, r_out]  # results are read when the child ends or at the deadline (fewer wake-ups)
 
@@ -222,19 +234,20 @@ class Zygote:
                 if parse():  # still moving: the next test started at most now
                     deadline = now + twall + HARD_GRACE_S
                     mark_t, last_progress = now, now
-                    mark_cpu = progress_cpu = _proc_cpu(pid)
+                    mark = progress = _proc_usage(pid)
                     continue
-                # Computing but starved of CPU (a loaded machine): the in-process alarm extends itself up to
-                # max_wall, so does this backstop; a sleeping or blocked child is killed as before.
+                # Computing but starved of CPU (a loaded machine) or waiting for a busy disk: the in-process alarm
+                # extends itself up to max_wall, so does this backstop; a sleeping child is killed as before.
                 # (One that has used its whole CPU limit ignored the CPU alarm: no extension for it.)
                 which = "setup" if setup is None else "test"
-                cpu = _proc_cpu(pid)
+                usage = _proc_usage(pid)
                 cpu_limit, _ = limits(cfg, which)
-                if (not killed and cpu is not None and mark_cpu is not None
-                        and starved(cpu - mark_cpu, now - mark_t, cfg) and cpu - progress_cpu < cpu_limit
+                if (not killed and usage is not None and mark is not None and progress is not None
+                        and starved(usage[0] - mark[0], now - mark_t, cfg, usage[1] - mark[1])
+                        and usage[0] - progress[0] < cpu_limit
                         and now - last_progress < max_wall(cfg, which) + HARD_GRACE_S):
                     deadline = now + (wall if which == "setup" else twall)
-                    mark_t, mark_cpu = now, cpu
+                    mark_t, mark = now, usage
                     continue
                 if not killed:  # the in-process alarms did not end it: hard kill
                     os.kill(pid, signal.SIGKILL)
@@ -503,11 +516,13 @@ def main() -> None:
             __import__(m)
         except ImportError:
             pass
-    # The engine started us with a minimal environment (PATH, LANG); the sandbox's view of it is fixed here once.
+    # The engine started us with a minimal environment (PATH, LANG, the thread counts of BLAS/OpenMP); the sandbox's
+    # view of it is fixed here once.
     home = info.get("workdir") or "/tmp"
+    threads = {k: v for k, v in os.environ.items() if k.endswith("_NUM_THREADS")}
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
-                       "PYTHONIOENCODING": "utf-8"})
+                       "PYTHONIOENCODING": "utf-8", **threads})
     import gc
     gc.collect()
     gc.freeze()  # children never scan the inherited heap (fewer copy-on-write faults)

@@ -26,6 +26,7 @@ that run code call ``acecoder_lib.execution``.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import math
 import re
@@ -378,15 +379,22 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
         gen_exprs.append([f"{p['generator_entry']}(Random({rng_seed * 100_003 + i}))" for i in range(n_random)]
                          if ok else [])
     gen_results = engine.evaluate(gen_programs, gen_exprs)
+    # Twice, with the same seeds: an input that differs between the two runs came from the OS (secrets, os.urandom,
+    # the clock), not from the seeded Random; it is dropped, so a rerun of the phase writes the same tests.
+    gen_again = engine.evaluate(gen_programs, gen_exprs)
     samples: list[list[dict]] = []
-    for res in gen_results:
-        got = []
-        for verdict, value_repr in zip(res.verdicts, res.values or []):
-            if verdict == "pass" and value_repr and is_literal(value_repr):
+    unstable_inputs: list[int] = []
+    for res, again in zip(gen_results, gen_again):
+        got, unstable = [], 0
+        for verdict, value_repr, repeat in zip(res.verdicts, res.values or [], again.values or [None] * res.n_tests):
+            if verdict == "pass" and value_repr != repeat:
+                unstable += 1
+            elif verdict == "pass" and value_repr and is_literal(value_repr):
                 value = _ast.literal_eval(value_repr)
                 if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
                     got.append(value)
         samples.append(got)
+        unstable_inputs.append(unstable)
     # 2. outputs: the reference on random samples and on edge-case candidates
     ref_programs, ref_exprs, ref_inputs = [], [], []
     for p, got in zip(parts, samples):
@@ -398,8 +406,9 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
         ref_inputs.append(usable)
     ref_results = engine.evaluate(ref_programs, ref_exprs)
     # 3. asserts
-    for row, p, got, usable, results, gen_res, exprs, g_exprs in zip(seeds.itertuples(), parts, samples, ref_inputs,
-                                                                      ref_results, gen_results, ref_exprs, gen_exprs):
+    for row, p, got, usable, results, gen_res, exprs, g_exprs, n_unstable in zip(
+            seeds.itertuples(), parts, samples, ref_inputs, ref_results, gen_results, ref_exprs, gen_exprs,
+            unstable_inputs):
         base = {"question_id": f"{row.seed_id}:grounded", "seed_id": row.seed_id, "source": row.source,
                 "method": "grounded", "reference": row.code or "", "reason": "", "first_error": ""}
         if p is None or not p["code"]:
@@ -414,6 +423,9 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
             continue
         if not got:  # the generator (run after the reference's top level) gave no usable input
             reason, first_error = reasons.from_result(gen_res, g_exprs, accept=_arguments_problem)
+            if not reason and n_unstable:
+                reason, first_error = "unstable_inputs", (f"generator_failed: {n_unstable} of {len(g_exprs)} inputs "
+                                                          "differ between two runs with the same seed")
             rows.append({**base, "question": "", "tests": ["assert False"], "entry_point": p["entry"],
                          "status": "generator_failed", "detail": "{}", "reason": reason or "no_inputs",
                          "first_error": first_error or "generator_failed: no input was generated"})
@@ -451,8 +463,9 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
                                    _no_call_reason(function_signature(p["code"], p["entry"]), p["entry"], got))
             if not reason:  # every call gave a value: too few distinct inputs
                 reason, first_error = "few_distinct_inputs", f"{status}: {len(tests)} distinct tests < {min_tests}"
-        detail = {"n_random": len(got), "n_pairs": len(pairs), "n_edge": sum(e for *_, e in picked),
-                  "distinct_outputs": len({v for _, v, _ in picked}), "unwrapped_key": key, "output_kind": kind,
+        detail = {"n_random": len(got), "unstable_inputs": n_unstable, "n_pairs": len(pairs),
+                  "n_edge": sum(e for *_, e in picked), "distinct_outputs": len({v for _, v, _ in picked}),
+                  "unwrapped_key": key, "output_kind": kind,
                   "n_args": len(params), "reference_chars": len(p["code"])}
         rows.append({**base, "question": question, "tests": tests if tests else ["assert False"],
                      "entry_point": p["entry"], "reference": reference, "status": status,
@@ -461,9 +474,10 @@ def grounded_synthesize(seeds, engine, n_random: int = 24, n_edge: int = 8, max_
 
 
 def drop_unstable(rows, engine):
-    """Re-run each ok row's reference on its own asserts, in order and reversed, in fresh sandboxes; a row with any
-    assert that fails either run becomes ``unstable_reference`` (no tests). Catches references that use unseeded
-    randomness, the clock or global state (some CodeIO tasks do): a deterministic reference reproduces every value it
+    """Re-run each ok row's reference on its own asserts, in order, and reversed with another ``random`` seed
+    (``ExecConfig.random_seed``), in fresh sandboxes; a row with any assert that fails either run becomes
+    ``unstable_reference`` (no tests). Catches references that use the ``random`` module, other randomness, the
+    clock or global state (some CodeIO tasks do): a deterministic reference reproduces every value it
     produced, so one miss proves the others are luck too (low-entropy outputs such as two labels often match by
     chance). Residual risk: randomness that only shows in rare branches. Counted in ``detail["unstable"]``; the
     first failing assert is the row's ``first_error``."""
@@ -473,7 +487,8 @@ def drop_unstable(rows, engine):
     idx = [i for i, s in enumerate(rows["status"]) if s == "ok"]
     programs = [rows.at[i, "reference"] for i in idx]
     forward = engine.run(programs, [list(rows.at[i, "tests"]) for i in idx])
-    backward = engine.run(programs, [list(rows.at[i, "tests"])[::-1] for i in idx])
+    other_seed = dataclasses.replace(engine.config, random_seed=engine.config.random_seed + 1)
+    backward = engine.run(programs, [list(rows.at[i, "tests"])[::-1] for i in idx], config=other_seed)
     for i, fwd, bwd in zip(idx, forward, backward):
         tests = list(rows.at[i, "tests"])
         n = len(tests)

@@ -313,3 +313,25 @@ def test_verdicts_do_not_depend_on_the_worker():
         with ExecutionEngine(workers=2, config=CFG) as eng:
             seen.update(r.values[0] for r in eng.evaluate([prog] * 6, [["f()"]] * 6))
     assert len(seen) == 1
+
+
+def test_unseeded_random_is_the_same_in_every_sandbox_and_every_run():
+    """A program that calls `random` without seeding it gets the same numbers on any worker and in any engine (the
+    child seeds `random` before the program; before, each worker had its own state and CodeIO input generators that
+    use the module's functions gave other inputs in every run)."""
+    program = "import random\nfirst = random.random()\n"
+    exprs = ["first", "random.randint(0, 10**9)"]
+    runs = []
+    for _ in range(2):
+        with ExecutionEngine(workers=2) as eng:
+            runs.append([r.values for r in eng.evaluate([program] * 6, [exprs] * 6)])
+    values = [v for run in runs for v in run]
+    assert all(v == values[0] for v in values) and all(x is not None for x in values[0]), values
+
+
+def test_blas_and_openmp_run_one_thread_per_sandbox(engine):
+    """numpy's float results must not depend on how many BLAS threads a busy machine let a program start."""
+    from acecoder_lib.execution.engine import SANDBOX_THREAD_VARS
+
+    [r] = engine.evaluate(["import os\n"], [[f"os.environ.get({v!r})" for v in SANDBOX_THREAD_VARS]])
+    assert r.values == ["'1'"] * len(SANDBOX_THREAD_VARS)

@@ -67,3 +67,40 @@ def test_verdicts_are_the_same_idle_and_under_saturating_load():
             h.wait()
     diff = {i: (a, b) for i, (a, b) in enumerate(zip(idle, loaded)) if a != b}
     assert diff == {}
+
+
+# A setup waiting for a busy disk (an import while another process fills the page cache) uses almost no CPU, like a
+# sleeping one; its block reads tell them apart. Simulated here: the top level reads a file dropped from the page
+# cache every 0.1 s for 2.5 s (a slow disk), past its 1 s wall backstop, with ~0.1% of a core.
+def _slow_disk_program(path: str, read: bool) -> str:
+    step = "os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\n    os.pread(fd, 1 << 16, 0)\n    " if read else ""
+    return (f"import os, time\nfd = os.open({path!r}, os.O_RDONLY)\nend = time.monotonic() + 2.5\n"
+            f"while time.monotonic() < end:\n    {step}time.sleep(0.1)\n\ndef f():\n    return 1\n")
+
+
+def _block_reads_counted(path: str) -> bool:
+    """True when this kernel counts a read of a file dropped from the page cache as block input (not on tmpfs)."""
+    import resource
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_inblock
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.pread(fd, 1 << 16, 0)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_inblock > before
+    finally:
+        os.close(fd)
+
+
+def test_a_setup_waiting_on_the_disk_is_not_timed_out_and_a_sleeping_one_is():
+    import pydoc_data.topics
+
+    path = pydoc_data.topics.__file__  # stdlib: reachable in the sandbox, on a real disk here
+    if not _block_reads_counted(path):
+        pytest.skip(f"block reads of {path} are not counted on this machine (a tmpfs or overlay without a disk)")
+    cfg = ExecConfig(setup_timeout_s=0.5, wall_factor=2.0, wall_slack_s=0.1)  # wall backstop 1 s, extension to 15 s
+    with ExecutionEngine(workers=1, config=cfg) as eng:
+        reading, sleeping = eng.run([_slow_disk_program(path, True), _slow_disk_program(path, False)],
+                                    [["assert f() == 1"]] * 2)
+    assert (reading.status, reading.verdicts) == ("ok", ["pass"]), reading
+    assert sleeping.status == "timeout", sleeping

@@ -180,6 +180,10 @@ def test_every_dropped_grounded_row_says_why(engine):
         dict(seeds.iloc[2], seed_id="list-gen", extra=json.dumps(dict(extra, input_generator=(
             "def generate_inputs(rng):\n    return ['abc']\n")))),
         dict(seeds.iloc[2], seed_id="renamed-ref", code="def solve(word):\n    return len(word)\n"),
+        dict(seeds.iloc[2], seed_id="os-random-gen", extra=json.dumps(dict(extra, input_generator=(  # not the rng
+            "import os\n\ndef generate_inputs(rng):\n    return {'word': os.urandom(4).hex()}\n")))),
+        dict(seeds.iloc[2], seed_id="module-random-gen", extra=json.dumps(dict(extra, input_generator=(  # seeded
+            "import random as r\n\ndef generate_inputs(rng):\n    return {'word': 'ab' * r.randint(1, 9)}\n")))),
     ]
     seeds = pd.concat([seeds.iloc[[2]], seeds.iloc[3:], pd.DataFrame(more)], ignore_index=True)
     rows = grounded.grounded_synthesize(seeds, engine, n_random=6, n_edge=2, max_tests=6).set_index("seed_id")
@@ -194,13 +198,16 @@ def test_every_dropped_grounded_row_says_why(engine):
     assert why["bad-ref"] == ("reference_failed", "ValueError")
     assert rows.at["bad-ref", "first_error"].startswith("error: ValueError: ")  # the word the generator drew
     assert why["renamed-ref"] == ("reference_failed", "no_entry_point")
+    assert why["os-random-gen"] == ("generator_failed", "unstable_inputs")
+    assert rows.at["os-random-gen", "first_error"].startswith("generator_failed: 6 of 6 inputs differ")
+    assert why["module-random-gen"] == ("ok", "")  # the `random` module is seeded in every sandbox: reproducible
     assert why["random-ref"][0] == "unstable_reference" and why["random-ref"][1] == "AssertionError"
     assert "(in: assert main_solution(" in rows.at["random-ref", "first_error"]
     ok = rows[rows["status"] == "ok"]
-    assert len(ok) == 1 and (ok["reason"] == "").all() and (ok["first_error"] == "").all()
+    assert len(ok) == 2 and (ok["reason"] == "").all() and (ok["first_error"] == "").all()
     assert (rows["first_error"].str.len() <= 300).all()
     table = reasons.funnel_by_reason(rows, by=["status"])
-    assert int(table["rows"].sum()) == len(rows) - 1
+    assert int(table["rows"].sum()) == len(rows) - len(ok)  # every row but the ok ones, each under its reason
 
 
 def test_hybrid_rows_say_why(engine):
