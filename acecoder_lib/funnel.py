@@ -98,3 +98,32 @@ def compare(published: dict[str, int], counts: dict[str, int]) -> list[str]:
         elif got != value:
             out.append(f"{key}: published {value}, this run {got} ({got - value:+d})")
     return out
+
+
+def compare_artifacts(run_a: str | Path, run_b: str | Path, phases: tuple[str, ...] = ("02", "03", "04", "05")):
+    """Artifact by artifact (those of ``phases`` present in either run): rows and sha256 of the parquet file in each
+    run, whether they match, and for a mismatch how many rows differ and the keys of the first few (rows compared in
+    order on every column, keyed by the artifact's first column). The two runs of a reproducibility check."""
+    import pandas as pd
+
+    rows = []
+    for name, schema in sorted(schemas.SCHEMAS.items()):
+        if not name.startswith(tuple(f"{p}_" for p in phases)):
+            continue
+        have = [io.artifact_exists(r, schema) for r in (run_a, run_b)]
+        if not any(have):
+            continue
+        meta = [io.read_meta(r, schema) if h else {} for r, h in zip((run_a, run_b), have)]
+        same = all(have) and meta[0]["sha256"] == meta[1]["sha256"]
+        differ, keys = 0, ""
+        if all(have) and not same:
+            a, b = (io.read_artifact(r, schema).astype(str) for r in (run_a, run_b))
+            n = min(len(a), len(b))
+            mask = (a.iloc[:n].reset_index(drop=True) != b.iloc[:n].reset_index(drop=True)).any(axis=1)
+            differ = int(mask.sum()) + abs(len(a) - len(b))
+            keys = ", ".join(a.iloc[:n][mask.to_numpy()].iloc[:, 0].head(5))
+        rows.append({"artifact": name, "rows_a": meta[0].get("rows"), "rows_b": meta[1].get("rows"),
+                     "sha256_a": meta[0].get("sha256", "")[:12], "sha256_b": meta[1].get("sha256", "")[:12],
+                     "same": same, "rows_differing": differ, "first_differing": keys})
+    return pd.DataFrame(rows, columns=["artifact", "rows_a", "rows_b", "sha256_a", "sha256_b", "same",
+                                       "rows_differing", "first_differing"])

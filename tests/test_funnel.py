@@ -99,3 +99,23 @@ def test_check_funnel_script_on_a_matching_and_a_differing_run(tmp_path):
     assert "1 of 3 published numbers match" in differ.stdout
     missing = _check(tmp_path, ["questions: 2"], run_name="nope")
     assert missing.returncode == 2 and "no run folder" in missing.stderr
+
+
+def test_compare_runs_finds_the_artifact_and_the_rows_that_moved(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _fake_run(a)
+    _fake_run(b)
+    script = [sys.executable, str(paths.REPO_ROOT / "scripts" / "compare_runs.py")]
+    same = subprocess.run([*script, str(a), str(b)], capture_output=True, text=True, timeout=120)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "6 of 6 artifacts identical" in same.stdout and "*" not in same.stdout
+    # b's phase 04 moves: one program's pass rate (the funnel's pass_some/pass_all move with it)
+    io.write_artifact(b, schemas.PROGRAMS, _frame(schemas.PROGRAMS, 4, question_id=["a:grounded"] * 4,
+                                                   pass_rate=[0.0, 0.5, 0.5, 1.0]))
+    table = funnel.compare_artifacts(a, b)
+    moved = table.set_index("artifact").loc["04_programs"]
+    assert not moved["same"] and moved["rows_differing"] == 1 and moved["first_differing"] == "a:grounded"
+    assert table.drop(columns="artifact")["same"].sum() == len(table) - 1
+    differ = subprocess.run([*script, str(a), str(b), "--phases", "04"], capture_output=True, text=True, timeout=120)
+    assert differ.returncode == 1 and "0 of 1 artifacts identical" in differ.stdout
+    assert "* programs.pass_all" in differ.stdout and "* programs.pass_some" in differ.stdout
