@@ -12,6 +12,11 @@ it) and the files it wrote. Re-running the same command resumes at the first not
 fingerprint changed, or whose outputs are missing or changed on disk, and runs everything after it; ``--force``
 runs all (or all of ``--only``); ``--ignore-library`` leaves library changes out of the fingerprint. The state is
 merged, never dropped: a run of some notebooks keeps the others' entries. ``status`` says why a notebook would rerun.
+
+Time profile: each notebook's kernel gets ``ACECODER_TIMING_FILE`` (``core/timing.py``), so the library's spans
+(model loading, generation, execution, training, scoring, plotting, artifact I/O) are summed per notebook; the rest of
+its wall time is ``other``. The runner keeps them in the state and writes ``runs/<RUN_NAME>/time_profile.json``;
+``status`` and the end of ``run`` print the table.
 """
 from __future__ import annotations
 
@@ -21,14 +26,16 @@ import datetime as _dt
 import fcntl
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core import io, paths, profiles
+from ..core import io, paths, profiles, timing
 
 STATE_FILE = "batch_state.json"
+PROFILE_FILE = "time_profile.json"  # per notebook: wall seconds and where they went (core/timing.py categories)
 EXECUTED_DIR = "notebooks"
 
 
@@ -120,7 +127,8 @@ def _snapshot(run_path: Path) -> dict[str, tuple[int, int]]:
     files = {}
     for p in run_path.rglob("*"):
         rel = p.relative_to(run_path).as_posix()
-        if p.is_file() and not rel.startswith(EXECUTED_DIR + "/") and rel != STATE_FILE and not p.name.startswith("."):
+        if (p.is_file() and not rel.startswith(EXECUTED_DIR + "/") and rel not in (STATE_FILE, PROFILE_FILE)
+                and not p.name.startswith(".")):
             st = p.stat()
             files[rel] = (st.st_size, st.st_mtime_ns)
     return files
@@ -261,6 +269,10 @@ def run(run_name: str, profile_name: str = "smoke", notebooks_dir: Path | None =
             executed = run_path / EXECUTED_DIR / nb.name
             before = _snapshot(run_path)
             log(f"[run ] {nb.stem} {json.dumps(params, default=str)}")
+            timing_file = run_path / EXECUTED_DIR / f"{nb.stem}.timing.json"
+            timing_file.unlink(missing_ok=True)
+            saved_env = os.environ.get(timing.ENV)
+            os.environ[timing.ENV] = str(timing_file)  # the kernel inherits it: the library's spans land there
             t0 = time.perf_counter()
             try:
                 papermill.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
@@ -269,6 +281,11 @@ def run(run_name: str, profile_name: str = "smoke", notebooks_dir: Path | None =
                 seconds = time.perf_counter() - t0
                 results.append(NotebookRun(nb.stem, "failed", seconds))
                 raise BatchError(_report_failure(nb.stem, exc, executed)) from exc
+            finally:
+                if saved_env is None:
+                    os.environ.pop(timing.ENV, None)
+                else:
+                    os.environ[timing.ENV] = saved_env
             seconds = time.perf_counter() - t0
             after = _snapshot(run_path)
             outputs = {rel: sig for rel, sig in after.items() if before.get(rel) != sig}
@@ -276,15 +293,51 @@ def run(run_name: str, profile_name: str = "smoke", notebooks_dir: Path | None =
             state[nb.stem] = {"fingerprint": fp, "params": params, "source": _source_hash(nb),
                               "previous": step.previous, "library": step.library,
                               "seconds": round(seconds, 2),
+                              "profile": notebook_profile(seconds, timing.read_profile(timing_file)),
                               "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                               "outputs": outputs}
             io.write_json(run_path / STATE_FILE, state)
+            io.write_json(run_path / PROFILE_FILE, time_profile(state))
             results.append(NotebookRun(nb.stem, "ran", seconds, sorted(outputs)))
             log(f"[done] {nb.stem} in {seconds:.1f} s, wrote {len(outputs)} file(s)")
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
     return results
+
+
+def notebook_profile(seconds: float, spans: dict[str, float]) -> dict[str, float]:
+    """Seconds per timing category of one notebook, plus ``other`` (its wall time less the library's spans: kernel
+    start-up, the notebook's own code). Empty spans (a notebook that times nothing) leave it all in ``other``."""
+    out = {c: round(spans.get(c, 0.0), 2) for c in timing.CATEGORIES}
+    out["other"] = round(max(seconds - sum(out.values()), 0.0), 2)
+    return out
+
+
+PROFILE_COLUMNS = (*timing.CATEGORIES, "other")
+
+
+def time_profile(state: dict) -> dict:
+    """The run's time profile from its batch state: per finished notebook its wall seconds and categories, and the
+    totals (what ``time_profile.json`` holds and ``status`` shows)."""
+    notebooks = {stem: {"seconds": e.get("seconds", 0.0), **{c: e.get("profile", {}).get(c) for c in PROFILE_COLUMNS}}
+                 for stem, e in sorted(state.items()) if isinstance(e, dict) and "seconds" in e}
+    total = {"seconds": round(sum(n["seconds"] for n in notebooks.values()), 2)}
+    total.update({c: round(sum(n[c] or 0.0 for n in notebooks.values()), 2) for c in PROFILE_COLUMNS})
+    return {"notebooks": notebooks, "total": total, "categories": list(PROFILE_COLUMNS),
+            "doc": "seconds of wall time per notebook and where they went (acecoder_lib/core/timing.py)"}
+
+
+def format_profile(profile: dict) -> str:
+    """The time profile as a table (seconds; '-' for a notebook run before the profile existed)."""
+    cols = ["seconds", *PROFILE_COLUMNS]
+    short = {"seconds": "total", "model_load": "load", "generation": "generate", "execution": "execute",
+             "training": "train", "scoring": "score", "plotting": "plot"}
+    lines = [f"{'time profile (s)':<26}" + "".join(f"{short.get(c, c):>9}" for c in cols)]
+    for stem, row in [*profile["notebooks"].items(), ("total", profile["total"])]:
+        cells = "".join(f"{row[c]:>9.1f}" if row.get(c) is not None else f"{'-':>9}" for c in cols)
+        lines.append(f"{stem:<26}{cells}")
+    return "\n".join(lines)
 
 
 def status(run_name: str, profile_name: str | None = None, ignore_library: bool = False,
@@ -302,6 +355,9 @@ def status(run_name: str, profile_name: str | None = None, ignore_library: bool 
         entry = state.get(step.notebook.stem)
         done = f"done in {entry['seconds']:.1f} s at {entry['finished_at']}" if entry else "not finished"
         lines.append(f"{step.notebook.stem:<32} {done}" + ("" if step.fresh else f"; would rerun: {step.why}"))
+    profile = time_profile(state)
+    if profile["notebooks"]:
+        lines += ["", format_profile(profile), f"(also in {run_path / PROFILE_FILE})"]
     return "\n".join(lines)
 
 
@@ -353,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run(args.run_name, args.profile, args.notebooks_dir, _parse_overrides(args.overrides), only,
                       args.force, ignore_library=args.ignore_library)
         print(format_timings(results))
+        print(format_profile(time_profile(load_state(paths.run_dir(args.run_name)))))
         print(f"finished in {time.perf_counter() - t0:.0f} s; results in {paths.run_dir(args.run_name)}")
         return 0
     except (BatchError, profiles.ProfileError, ValueError) as exc:

@@ -27,7 +27,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from ..core import paths
+from ..core import paths, timing
 from ..core.schemas import SCHEMAS, Schema
 
 
@@ -161,6 +161,7 @@ def _as_python_lists(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- artifacts
 
+@timing.timed("io")
 def write_artifact(run: str | Path, schema: Schema, df: pd.DataFrame, params: dict | None = None,
                    inputs: Iterable[str] = (), extra: dict | None = None) -> Path:
     """Validate ``df`` against ``schema`` and write it atomically as ``<run>/<schema.name>.parquet`` + meta."""
@@ -204,6 +205,7 @@ def artifact_exists(run: str | Path, name: str | Schema) -> bool:
     return all(p.exists() for p in artifact_paths(run, name))
 
 
+@timing.timed("io")
 def read_artifact(run: str | Path, schema: Schema | str) -> pd.DataFrame:
     """Read and validate an artifact; errors say which file, which column and what to rerun."""
     if isinstance(schema, str):

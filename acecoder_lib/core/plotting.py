@@ -15,7 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ..core import paths
+from ..core import paths, timing
 
 _NAME_RE = re.compile(r"^\d\d_[A-Za-z0-9_.-]+$")
 
@@ -28,6 +28,7 @@ def _browser() -> str | None:
     return None
 
 
+@timing.timed("plotting")
 def save_figure(fig, run_name: str, name: str, png: bool = True, publish: bool = False,
                 width: int = 900, height: int = 500) -> dict[str, Path]:
     """Write ``fig`` as ``<name>.html`` (and ``.png`` when possible) under the run; returns the paths written."""

@@ -29,6 +29,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..core import timing
+
 VERDICTS = ("pass", "fail", "error", "timeout", "memory", "syntax_error", "crash")
 STATUSES = ("ok", "syntax_error", "invalid_input", "crash", "timeout")
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
@@ -419,6 +421,7 @@ class ExecutionEngine:
             pass
 
     # -- running
+    @timing.timed("execution")
     def run(self, programs: Sequence[str], tests: Sequence[Sequence[str]], *, config: ExecConfig | None = None,
             progress: bool = False) -> list[ProgramResult]:
         """Run programs[i] then each snippet of tests[i] in its namespace; one ProgramResult per row, in order."""

@@ -24,6 +24,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ..core import timing
+
 
 class BackendError(RuntimeError):
     """A backend that cannot be built or a request that failed; the message says what to do."""
@@ -129,8 +131,10 @@ class GenerationBackend:
             self.last_usage = Usage()
             return []
         t0 = time.perf_counter()
-        rows, usage = self._generate(pairs, n=n, temperature=float(temperature), top_p=float(top_p),
-                                     max_new_tokens=int(max_new_tokens), seed=seed, stop=list(stop or []) or None)
+        with timing.span("generation"):
+            rows, usage = self._generate(pairs, n=n, temperature=float(temperature), top_p=float(top_p),
+                                         max_new_tokens=int(max_new_tokens), seed=seed,
+                                         stop=list(stop or []) or None)
         usage.seconds = time.perf_counter() - t0
         self.last_usage = usage
         self.usage.add(usage)
@@ -469,4 +473,5 @@ def make_backend(kind: str, model: str, **kw) -> GenerationBackend:
     """Build a backend: ``kind`` in transformers / vllm / openai; ``kw`` go to its constructor."""
     if kind not in BACKENDS:
         raise ValueError(f"unknown backend kind {kind!r}: choose one of {sorted(BACKENDS)}")
-    return BACKENDS[kind](model, **kw)
+    with timing.span("model_load"):
+        return BACKENDS[kind](model, **kw)

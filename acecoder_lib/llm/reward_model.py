@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from ..core import timing
+
 MARKER = "acecoder_rm.json"       # written last by train_reward_model: a folder without it is unfinished
 
 
@@ -129,7 +131,8 @@ class RewardModel:
 
     @classmethod
     def load(cls, folder: str | Path, **kw) -> "RewardModel":
-        return cls(folder, **kw)
+        with timing.span("model_load"):
+            return cls(folder, **kw)
 
     def _forward(self, batch: list[list[int]]) -> list[float]:
         import torch
@@ -145,6 +148,7 @@ class RewardModel:
             last = hidden[torch.arange(len(batch), device=self.device), mask.sum(-1) - 1]
             return self.head(last.float()).squeeze(-1).tolist()
 
+    @timing.timed("scoring")
     def score_many(self, questions: Sequence[str], programs: Sequence[str], batch_size: int = 8) -> list[float]:
         """One score per (question, program) pair, in order."""
         if len(questions) != len(programs):

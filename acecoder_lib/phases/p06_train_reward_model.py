@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core import timing
 from ..core.paths import checkpoints
 from ..core.schemas import (
     CHOSEN,
@@ -128,6 +129,7 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RM_HISTORY.column_names)
 
 
+@timing.timed("training")
 def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: RMTrainConfig | None = None,
                        eval_pairs: pd.DataFrame | None = None, progress: bool = True,
                        keep_checkpoints: bool = False) -> pd.DataFrame:

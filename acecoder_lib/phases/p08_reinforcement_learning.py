@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core import timing
 from ..core.paths import checkpoints
 from ..core.schemas import ENTRY_POINT, QUESTION, QUESTION_ID, RL_STEPS, TESTS
 from ..llm import prompts
@@ -176,6 +177,7 @@ def training_fingerprint(dataset, base: str, config: RLConfig, reward_funcs: lis
     return h.hexdigest()[:16]
 
 
+@timing.timed("training")
 def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, reward_weights: list[float],
                  config: RLConfig | None = None, reward_name: str = "rule", progress: bool = False,
                  keep_checkpoints: bool = False) -> pd.DataFrame:

@@ -141,10 +141,26 @@ def test_library_change_reruns_and_status_says_why(runs, monkeypatch):
     changed = lambda nb, **kw: ({**real(nb, **kw), "acecoder_lib/core/io.py": "0" * 16}  # noqa: E731
                                 if nb.stem == "01_second" else real(nb, **kw))
     monkeypatch.setattr(batch, "library_files", changed)
-    lines = {ln.split()[0]: ln for ln in batch.status("t", "smoke", notebooks_dir=FIXTURES).splitlines()[1:]}
+    shown = batch.status("t", "smoke", notebooks_dir=FIXTURES).split("\n\n")[0]  # the time profile follows
+    lines = {ln.split()[0]: ln for ln in shown.splitlines()[1:]}
     assert "would rerun" not in lines["00_first"]
     assert lines["01_second"].endswith("would rerun: library code changed: acecoder_lib/core/io.py")
     assert lines["02_third"].endswith("would rerun: an earlier notebook changed or reran")
     assert [r.status for r in _run(ignore_library=True)] == ["ran"] * 3  # ignoring the library changes the fingerprint
     assert [r.status for r in _run(ignore_library=True)] == ["skipped"] * 3
     assert [r.status for r in _run()] == ["ran"] * 3
+
+
+def test_time_profile_records_the_library_spans_of_each_notebook(runs):
+    _run(overrides={"WORK_S": 0.3})
+    state = batch.load_state(runs / "t")
+    third = state["02_third"]["profile"]
+    assert third["training"] >= 0.3  # the span ran in the kernel papermill started; its total reached the runner
+    assert abs(sum(third.values()) - state["02_third"]["seconds"]) < 0.05  # categories + other = wall time
+    assert state["00_first"]["profile"]["training"] == 0.0
+    written = json.loads((runs / "t" / batch.PROFILE_FILE).read_text())
+    assert set(written["notebooks"]) == {"00_first", "01_second", "02_third"}
+    assert written["total"]["training"] == third["training"]
+    shown = batch.status("t", "smoke", notebooks_dir=FIXTURES)
+    assert "time profile (s)" in shown and "02_third" in shown.split("time profile (s)")[1]
+    assert [r.status for r in _run(overrides={"WORK_S": 0.3})] == ["skipped"] * 3  # the profile is not an output
