@@ -31,7 +31,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from acecoder_lib.execution import ExecConfig, ExecutionEngine, split_test_code  # noqa: E402
+from acecoder_lib.execution import ExecConfig, ExecutionEngine, calibrated_limits, split_test_code  # noqa: E402
+from acecoder_lib.execution.engine import CALIBRATED_FACTOR, CALIBRATED_FLOOR_S  # noqa: E402
 
 ACECODE_PROGRAMS, ACECODE_TESTS = 1_400_000, 16  # AceCode-87K x 16 samples (paper: ~1.4M programs)
 
@@ -120,12 +121,14 @@ def {n}(*args):
 
 
 def acecode_workload(n_programs: int, seed: int = 0):
-    """(programs, tests, kinds): kinds[i] in {"ok", "wrong", "loop"}; 16 asserts per program."""
+    """(programs, tests, kinds, references): kinds[i] in {"ok", "wrong", "loop"}; 16 asserts per program;
+    references[i] is the correct program of row i's task (what phase 03 runs to keep a test)."""
     rnd = random.Random(seed)
-    progs, tests, kinds = [], [], []
+    progs, tests, kinds, refs = [], [], [], []
     for i in range(n_programs):
         fn, gen = TASKS[i % len(TASKS)]
         src = "from typing import List, Dict\n" + inspect.getsource(fn)
+        refs.append(src)
         kind = "loop" if i % 20 == 7 else ("wrong" if i % 5 == 2 else "ok")
         if kind == "wrong":
             src += WRONG.format(n=fn.__name__)
@@ -142,11 +145,11 @@ def acecode_workload(n_programs: int, seed: int = 0):
 
 
 # ------------------------------------------------------------------------------------------------------ harnesses
-def run_engine(progs, tests, workers, cfg):
+def run_engine(progs, tests, workers, cfg, time_limits=None):
     with ExecutionEngine(workers=workers, config=cfg) as eng:
         eng.run(progs[:8], tests[:8])  # warm (the pool starts once; not part of the timing)
         t0 = time.perf_counter()
-        res = eng.run(progs, tests)
+        res = eng.run(progs, tests, time_limits=time_limits)
         dt = time.perf_counter() - t0
     return dt, [r.all_passed for r in res]
 
@@ -309,7 +312,7 @@ def main():
     report(f"(a) HumanEval canonical x {copies}", rows, len(progs), n_tests)
 
     # (b) AceCode-like
-    progs, tests, kinds = acecode_workload(n_ace)
+    progs, tests, kinds, refs = acecode_workload(n_ace)
     n_tests = sum(map(len, tests))
     expect = [k == "ok" for k in kinds]
     rows = []
@@ -319,6 +322,21 @@ def main():
     rows.append((f"engine (isolation on, {per_test} s CPU/test, all tests)", dt, ok))
     dt_fast, ok_fast = run_engine(progs, tests, W, ExecConfig(test_timeout_s=per_test, stop_at_first_failure=True))
     rows.append(("engine-fast (stop at first failure)", dt_fast, ok_fast))
+    # Calibrated limits (the default from phase 04 on): each test's limit is max(floor, factor x the reference's CPU
+    # time on it), measured by running the references once (phase 03 does this anyway when it filters the tests).
+    t0 = time.perf_counter()
+    with ExecutionEngine(workers=W, config=ExecConfig()) as eng:
+        ref_cpu = [r.cpu_seconds for r in eng.run(refs, tests)]
+    dt_cal = time.perf_counter() - t0
+    lims = calibrated_limits(ref_cpu)
+    flat, lim_flat = sorted(x for row in ref_cpu for x in row), sorted(x for row in lims for x in row)
+    print(f"(reference CPU time per test: median {flat[len(flat) // 2] * 1e3:.3f} ms, max {flat[-1] * 1e3:.2f} ms; "
+          f"limits max({CALIBRATED_FLOOR_S} s, {CALIBRATED_FACTOR:g} x reference): median "
+          f"{lim_flat[len(flat) // 2]:.3f} s, max {lim_flat[-1]:.3f} s; measuring them took {dt_cal:.2f} s)")
+    dt_c, ok_c = run_engine(progs, tests, W, ExecConfig(), time_limits=lims)
+    rows.append(("engine, calibrated limits (all tests)", dt_c, ok_c))
+    dt_1, ok_1 = run_engine(progs, tests, W, ExecConfig())
+    rows.append((f"engine, fixed default {ExecConfig().test_timeout_s} s CPU/test (all tests)", dt_1, ok_1))
     keep = [i for i, k in enumerate(kinds) if k != "loop"]
     dt_noloop, _ = run_engine([progs[i] for i in keep], [tests[i] for i in keep], W, cfg)
     print(f"(engine on the {len(keep)} loop-free programs of (b): {dt_noloop:.2f} s = "

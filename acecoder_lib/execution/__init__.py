@@ -13,6 +13,7 @@ from .engine import (
     ExecConfig,
     ExecutionEngine,
     ProgramResult,
+    calibrated_limits,
     isolation_report,
     run_programs,
     validate_row,
@@ -20,4 +21,4 @@ from .engine import (
 from .splitting import split_test_code
 
 __all__ = ["VERDICTS", "STATUSES", "ExecConfig", "ExecutionEngine", "ProgramResult", "run_programs",
-           "split_test_code", "isolation_report", "validate_row"]
+           "split_test_code", "isolation_report", "validate_row", "calibrated_limits"]

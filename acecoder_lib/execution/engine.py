@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import json
+import math
 import os
 import selectors
 import signal
@@ -98,6 +99,7 @@ class ProgramResult:
     output: str
     detail: str = ""
     values: list[str | None] | None = None  # ExecConfig(mode="values"): repr of each expression (None where it failed)
+    cpu_seconds: list[float] | None = None  # CPU time of each test (what a limit counts; 0.0 where none was reported)
 
     @property
     def n_tests(self) -> int:
@@ -127,6 +129,40 @@ class ProgramResult:
 def _invalid(index: int, n: int, detail: str, verdict: str = "error") -> ProgramResult:
     """A row that was not executed because its input is malformed."""
     return ProgramResult(index, "invalid_input", [verdict] * n, [detail] * n, [0.0] * n, "", detail)
+
+
+def check_time_limits(time_limits, tests) -> list[list[float]] | None:
+    """``time_limits`` as lists of floats, one per test of each row, or a ValueError saying which row is wrong."""
+    if time_limits is None:
+        return None
+    time_limits = [list(row) for row in time_limits]
+    if len(time_limits) != len(tests):
+        raise ValueError(f"{len(time_limits)} rows of time_limits for {len(tests)} programs; they must pair up")
+    for i, (row, t) in enumerate(zip(time_limits, tests)):
+        n = len(t) if isinstance(t, (list, tuple)) else None
+        if n is not None and len(row) != n:
+            raise ValueError(f"time_limits[{i}] has {len(row)} limits for {n} tests")
+        if not all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in row):
+            raise ValueError(f"time_limits[{i}] must hold positive, finite seconds, got {row[:5]}")
+    return [[float(x) for x in row] for row in time_limits]
+
+
+# Calibrated per-test limits (docs/execution.md, "Calibrated limits"): max(floor, factor x the reference's CPU time).
+CALIBRATED_FLOOR_S, CALIBRATED_FACTOR = 0.1, 10.0
+
+
+def calibrated_limits(reference_cpu_seconds: Sequence[Sequence[float]], floor_s: float = CALIBRATED_FLOOR_S,
+                      factor: float = CALIBRATED_FACTOR, cap_s: float | None = None) -> list[list[float]]:
+    """Per-test CPU limits from the reference's CPU time on each test: ``max(floor_s, factor x reference)``, at most
+    ``cap_s`` (default: none). evalplus uses max(1 s, 4 x reference) on wall time with a fixed floor; see
+    docs/execution.md for the defaults chosen here and why."""
+    if not floor_s > 0 or not factor > 0:
+        raise ValueError(f"floor_s and factor must be > 0, got {floor_s}, {factor}")
+    out = []
+    for row in reference_cpu_seconds:
+        lims = [max(floor_s, factor * float(t)) for t in row]
+        out.append([min(x, cap_s) for x in lims] if cap_s else lims)
+    return out
 
 
 def validate_row(index: int, program, tests) -> tuple[str | None, list[str] | None, ProgramResult | None]:
@@ -423,8 +459,11 @@ class ExecutionEngine:
     # -- running
     @timing.timed("execution")
     def run(self, programs: Sequence[str], tests: Sequence[Sequence[str]], *, config: ExecConfig | None = None,
-            progress: bool = False) -> list[ProgramResult]:
-        """Run programs[i] then each snippet of tests[i] in its namespace; one ProgramResult per row, in order."""
+            progress: bool = False, time_limits: Sequence[Sequence[float]] | None = None) -> list[ProgramResult]:
+        """Run programs[i] then each snippet of tests[i] in its namespace; one ProgramResult per row, in order.
+
+        ``time_limits[i][k]``, when given, is the CPU limit in seconds of test k of row i (calibrated on a reference,
+        ``calibrated_limits``) instead of ``config.test_timeout_s``; the wall backstops scale with it."""
         cfg = config or self.config
         if self._closed:
             raise RuntimeError("this ExecutionEngine is closed; create a new one")
@@ -436,9 +475,10 @@ class ExecutionEngine:
         if cfg.network != self.config.network:
             raise ValueError("config.network differs from the engine's; network isolation is set per worker at "
                              "start-up, so create an ExecutionEngine with that config instead")
+        limits = check_time_limits(time_limits, tests)
         if self._ray is not None:
-            return self._ray.run(programs, tests, cfg, progress=progress)
-        return self.run_local(programs, tests, cfg, progress=progress)
+            return self._ray.run(programs, tests, cfg, progress=progress, time_limits=limits)
+        return self.run_local(programs, tests, cfg, progress=progress, time_limits=limits)
 
     def evaluate(self, programs: Sequence[str], expressions: Sequence[Sequence[str]], *,
                  config: ExecConfig | None = None, progress: bool = False) -> list[ProgramResult]:
@@ -454,7 +494,8 @@ class ExecutionEngine:
                 r.values = [None] * r.n_tests
         return results
 
-    def run_local(self, programs, tests, cfg: ExecConfig, progress: bool = False) -> list[ProgramResult]:
+    def run_local(self, programs, tests, cfg: ExecConfig, progress: bool = False,
+                  time_limits: list[list[float]] | None = None) -> list[ProgramResult]:
         """The local pool: validate rows, dispatch to idle workers, collect results."""
         results: list[ProgramResult | None] = [None] * len(programs)
         jobs = deque()
@@ -463,7 +504,7 @@ class ExecutionEngine:
             if bad is not None:
                 results[i] = bad
             else:
-                jobs.append((i, prog, tl))
+                jobs.append((i, prog, tl, time_limits[i] if time_limits is not None else None))
         wcfg = dataclasses.asdict(cfg)
         with self._lock:
             try:
@@ -473,12 +514,13 @@ class ExecutionEngine:
                 raise
         return results  # type: ignore[return-value]
 
-    def _job_budget(self, cfg: dict, n_tests: int) -> float:
+    def _job_budget(self, cfg: dict, n_tests: int, limits: list[float] | None = None) -> float:
         """Seconds after which the engine gives up on a worker (its own backstops should fire long before)."""
         def one(lim):
             return max(lim * cfg["wall_factor"], lim + cfg["wall_slack_s"], lim * cfg["wall_max_factor"]) + 1.0
 
-        return 30.0 + one(cfg["setup_timeout_s"]) * (n_tests + 1) + one(cfg["test_timeout_s"]) * n_tests
+        tests = sum(one(x) for x in limits) if limits else one(cfg["test_timeout_s"]) * n_tests
+        return 30.0 + one(cfg["setup_timeout_s"]) * (n_tests + 1) + tests
 
     def _dispatch(self, jobs: deque, wcfg: dict, results: list, progress: bool) -> None:
         if not self._workers:
@@ -491,10 +533,11 @@ class ExecutionEngine:
             while jobs or len(idle) < len(self._workers):
                 while jobs and idle:
                     w = idle.pop()
-                    i, prog, tl = jobs.popleft()
+                    i, prog, tl, lim = jobs.popleft()
                     progs[i] = tl
-                    w.job = (i, time.monotonic() + self._job_budget(wcfg, len(tl)))
-                    w.send({"op": "run", "program": prog, "tests": tl, "cfg": wcfg})
+                    w.job = (i, time.monotonic() + self._job_budget(wcfg, len(tl), lim))
+                    w.send({"op": "run", "program": prog, "tests": tl,
+                            "cfg": wcfg if lim is None else {**wcfg, "test_limits": lim}})
                     sel.register(w.fd, selectors.EVENT_READ, w)
                 now = time.monotonic()
                 wait = min(w.job[1] for w in self._workers if w.job) - now
@@ -512,7 +555,8 @@ class ExecutionEngine:
                     for fr in frames:
                         i = w.job[0]
                         results[i] = ProgramResult(i, fr["status"], fr["verdicts"], fr["errors"], fr["seconds"],
-                                                   fr["output"], fr.get("detail", ""), fr.get("values"))
+                                                   fr["output"], fr.get("detail", ""), fr.get("values"),
+                                                   fr.get("cpu_seconds"))
                         w.job = None
                         sel.unregister(w.fd)
                         idle.append(w)

@@ -51,15 +51,22 @@ def read_frame(fd: int):
     return None if data is None else json.loads(data.decode("utf-8", "surrogatepass"))
 
 
-def limits(cfg: dict, which: str) -> tuple[float, float]:
-    """(CPU limit, wall-clock backstop) for the setup or for one test."""
-    cpu = cfg["setup_timeout_s"] if which == "setup" else cfg["test_timeout_s"]
+def test_limit(cfg: dict, k: int) -> float:
+    """CPU seconds of test ``k``: its own limit where the job brings per-test limits (``test_limits``, calibrated on
+    the reference), else ``test_timeout_s``."""
+    own = cfg.get("test_limits")
+    return float(own[k]) if own and 0 <= k < len(own) else cfg["test_timeout_s"]
+
+
+def limits(cfg: dict, which: str, k: int = -1) -> tuple[float, float]:
+    """(CPU limit, wall-clock backstop) for the setup or for test ``k``."""
+    cpu = cfg["setup_timeout_s"] if which == "setup" else test_limit(cfg, k)
     return cpu, max(cpu * cfg["wall_factor"], cpu + cfg["wall_slack_s"])
 
 
-def max_wall(cfg: dict, which: str) -> float:
+def max_wall(cfg: dict, which: str, k: int = -1) -> float:
     """The furthest the wall-clock backstop moves for a starved (computing but rarely scheduled) setup or test."""
-    cpu, wall = limits(cfg, which)
+    cpu, wall = limits(cfg, which, k)
     return max(wall, cpu * cfg["wall_max_factor"])
 
 
@@ -209,6 +216,12 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     def on_timer(signum, frame):
         if not state["armed"]:
             return
+        if (signum == _SIGPROF and state["fired"] == 0 and imports["depth"] and imports["budget"] > 0
+                and state["k"] >= 0):
+            step = 0.05 if imports["budget"] > 0.05 else imports["budget"]  # an import is loading: more CPU time
+            imports["budget"] -= step
+            _setitimer(PROF, step)
+            return
         if signum != _SIGPROF and state["fired"] == 0:
             # Wall alarm before the CPU limit: a starved test (still computing, rarely scheduled on a loaded machine,
             # or waiting for a busy disk) gets another period, up to max_wall; a sleeping one is timed out as before.
@@ -234,14 +247,27 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
 
     _signal(signal.SIGPROF, on_timer)
     _signal(signal.SIGALRM, on_timer)
-    walls = {w: limits(cfg, w) for w in ("setup", "test")}
-    ends = {w: max_wall(cfg, w) for w in ("setup", "test")}
+    _limits, _max_wall = limits, max_wall
+    _real_import = builtins.__import__
+    # Imports inside a test (a function that does `import numpy` on its first call) are loading, not the test's own
+    # work: while one is under way, the CPU alarm gives the test more time, up to setup_timeout_s per sandbox in all
+    # (a program cannot buy unlimited time by importing a module it wrote that never returns).
+    imports = {"depth": 0, "budget": float(cfg["setup_timeout_s"])}
+
+    def timed_import(*args, **kwargs):
+        imports["depth"] += 1
+        try:
+            return _real_import(*args, **kwargs)
+        finally:
+            imports["depth"] -= 1
+
+    builtins.__import__ = timed_import
 
     def arm(which):
-        cpu, wall = walls[which]
+        cpu, wall = _limits(cfg, which, state["k"])
         state["fired"], state["armed"] = 0, True
         state["w0"], state["c0"], state["r0"], state["wall"] = _mono(), _cputime(), _reads(), wall
-        state["end"] = state["w0"] + ends[which]
+        state["end"] = state["w0"] + _max_wall(cfg, which, state["k"])
         _setitimer(REAL, wall)
         _setitimer(PROF, cpu)
 
@@ -315,13 +341,14 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
                 break
             continue
         state["t0"] = t0 = _perf()
+        c0 = _cputime()
         v, err, value = run_code(tcode, ns, values_mode)
-        dt = _perf() - t0
+        dt, cdt = _perf() - t0, _cputime() - c0
         flush()
         if values_mode:
-            send(e="D", k=k, v=v, err=err, s=dt, r=value)
+            send(e="D", k=k, v=v, err=err, s=dt, c=cdt, r=value)
         else:
-            send(e="D", k=k, v=v, err=err, s=dt)
+            send(e="D", k=k, v=v, err=err, s=dt, c=cdt)
         if v in ("timeout", "memory"):
             _exit(EXIT_RESTART)  # the process state is suspect: the zygote continues in a fresh sandbox
         if v != "pass" and cfg["stop_at_first_failure"]:

@@ -15,7 +15,7 @@ _TASK_ENGINE: ExecutionEngine | None = None  # one per Ray worker process
 _TASK_KEY = None
 
 
-def _run_batch(programs: list, tests: list, cfg: dict, isolation: bool) -> list[dict]:
+def _run_batch(programs: list, tests: list, cfg: dict, isolation: bool, limits: list | None = None) -> list[dict]:
     """Inside a Ray task: run one batch on this Ray worker's (cached) local engine."""
     global _TASK_ENGINE, _TASK_KEY
     config = ExecConfig(**cfg)
@@ -26,7 +26,7 @@ def _run_batch(programs: list, tests: list, cfg: dict, isolation: bool) -> list[
         # one sandbox worker per Ray CPU; no pinning (several Ray workers share the node's cores)
         _TASK_ENGINE = ExecutionEngine(workers=1, config=config, isolation=isolation, pin_cpus=False)
         _TASK_KEY = key
-    return [r.to_dict() for r in _TASK_ENGINE.run(programs, tests, config=config)]
+    return [r.to_dict() for r in _TASK_ENGINE.run(programs, tests, config=config, time_limits=limits)]
 
 
 class RayBackend:
@@ -47,12 +47,14 @@ class RayBackend:
             self._started = True
         self._remote = ray.remote(num_cpus=1, max_retries=1)(_run_batch)
 
-    def run(self, programs: list, tests: list, cfg: ExecConfig, progress: bool = False) -> list[ProgramResult]:
+    def run(self, programs: list, tests: list, cfg: ExecConfig, progress: bool = False,
+            time_limits: list | None = None) -> list[ProgramResult]:
         """Run all rows through Ray tasks; results come back in input order with global indexes."""
         cfgd = dataclasses.asdict(cfg)
         B = self.batch_size
         starts = list(range(0, len(programs), B))
-        refs = [self._remote.remote(programs[s:s + B], tests[s:s + B], cfgd, self.isolation) for s in starts]
+        refs = [self._remote.remote(programs[s:s + B], tests[s:s + B], cfgd, self.isolation,
+                                    time_limits[s:s + B] if time_limits is not None else None) for s in starts]
         out: list[ProgramResult] = []
         for done, (s, ref) in enumerate(zip(starts, refs), 1):
             for d in self.ray.get(ref):

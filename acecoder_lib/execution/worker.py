@@ -35,6 +35,7 @@ try:
         max_wall,
         read_frame,
         starved,
+        test_limit,
         write_frame,
     )
 except ImportError:  # run as a script: no package context; both modules are stdlib-only
@@ -52,6 +53,7 @@ except ImportError:  # run as a script: no package context; both modules are std
         max_wall,
         read_frame,
         starved,
+        test_limit,
         write_frame,
     )
 
@@ -67,10 +69,10 @@ HARD_GRACE_S = 0.5  # zygote SIGKILLs this long after the in-process wall-clock 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_cap(cfg: dict, n_tests_left: int) -> int:
-    """RLIMIT_CPU of a child that runs the setup and `n_tests_left` tests: their limits plus 2 s of slack (the
+def _cpu_cap(cfg: dict, start: int, n_tests: int) -> int:
+    """RLIMIT_CPU of a child that runs the setup and tests start..n_tests-1: their limits plus 2 s of slack (the
     in-process alarms fire first; this is the last backstop, and a SIGKILL near it is read as a timeout)."""
-    return int(cfg["setup_timeout_s"] + n_tests_left * cfg["test_timeout_s"] + 2)
+    return int(cfg["setup_timeout_s"] + sum(test_limit(cfg, k) for k in range(start, n_tests)) + 2)
 
 
 def _proc_usage(pid: int) -> tuple[float, int] | None:
@@ -143,7 +145,7 @@ class Zygote:
                     signal.signal(sig, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes raise OSError instead of killing
-                cpu_total = _cpu_cap(cfg, max(len(tests) - start, 0))
+                cpu_total = _cpu_cap(cfg, start, len(tests))
                 iso.set_limits(cfg["memory_mb"], cpu_total, cfg["max_processes"] if self.uid is not None else None,
                                cfg["max_file_mb"], cfg["max_open_files"])
                 if self.uid is not None:
@@ -174,7 +176,10 @@ class Zygote:
         buf = bytearray()
         setup, done, finished = None, {}, False
         _, wall = limits(cfg, "setup")
-        _, twall = limits(cfg, "test")
+
+        def twall():  # the wall backstop of the next test to run (tests may carry their own limits)
+            return limits(cfg, "test", next((k for k in range(start, len(tests)) if k not in done), -1))[1]
+
         deadline = time.monotonic() + wall + HARD_GRACE_S
         # For the starved-test rule (harness.starved): wall clock and (CPU, disk reads) of the child at the last
         # progress/check.
@@ -220,7 +225,7 @@ class Zygote:
                 elif e == "D" and isinstance(msg.get("k"), int) and msg["k"] not in done:
                     r = msg.get("r")
                     done[msg["k"]] = (msg.get("v"), msg.get("err"), float(msg.get("s") or 0.0),
-                                      r if isinstance(r, str) else None)
+                                      r if isinstance(r, str) else None, float(msg.get("c") or 0.0))
                     progress = True
                 elif e == "end":
                     finished = True
@@ -232,7 +237,7 @@ class Zygote:
                 drain(r_res)
                 now = time.monotonic()
                 if parse():  # still moving: the next test started at most now
-                    deadline = now + twall + HARD_GRACE_S
+                    deadline = now + twall() + HARD_GRACE_S
                     mark_t, last_progress = now, now
                     mark = progress = _proc_usage(pid)
                     continue
@@ -240,13 +245,14 @@ class Zygote:
                 # extends itself up to max_wall, so does this backstop; a sleeping child is killed as before.
                 # (One that has used its whole CPU limit ignored the CPU alarm: no extension for it.)
                 which = "setup" if setup is None else "test"
+                k_now = next((k for k in range(start, len(tests)) if k not in done), -1) if setup else -1
                 usage = _proc_usage(pid)
-                cpu_limit, _ = limits(cfg, which)
+                cpu_limit, k_wall = limits(cfg, which, k_now)
                 if (not killed and usage is not None and mark is not None and progress is not None
                         and starved(usage[0] - mark[0], now - mark_t, cfg, usage[1] - mark[1])
                         and usage[0] - progress[0] < cpu_limit
-                        and now - last_progress < max_wall(cfg, which) + HARD_GRACE_S):
-                    deadline = now + (wall if which == "setup" else twall)
+                        and now - last_progress < max_wall(cfg, which, k_now) + HARD_GRACE_S):
+                    deadline = now + k_wall
                     mark_t, mark = now, usage
                     continue
                 if not killed:  # the in-process alarms did not end it: hard kill
@@ -278,7 +284,7 @@ class Zygote:
         death = None
         if not finished:
             cpu = rusage.ru_utime + rusage.ru_stime
-            cpu_cap = _cpu_cap(cfg, max(len(tests) - start, 0))
+            cpu_cap = _cpu_cap(cfg, start, len(tests))
             if killed:
                 death = ("timeout", "killed by the hard wall-clock backstop (the program ignored the alarm)")
             elif os.WIFSIGNALED(status):
@@ -375,7 +381,7 @@ class Zygote:
         mode = cfg.get("mode", "tests")
         tests = self.compiled(tests, cfg["strict_equality"], mode)
         n = len(tests)
-        verdicts, errors, secs, values = [None] * n, [None] * n, [0.0] * n, [None] * n
+        verdicts, errors, secs, values, cpus = [None] * n, [None] * n, [0.0] * n, [None] * n, [0.0] * n
         out = bytearray()
         status, detail = "ok", ""
         start = 0
@@ -383,9 +389,9 @@ class Zygote:
             if self._pending_cleanup:
                 self.cleanup()
             setup, done, current, death = self._run_child(program, tests, start, cfg, out)
-            for k, (v, err, s, r) in done.items():
+            for k, (v, err, s, r, c) in done.items():
                 if 0 <= k < n:
-                    verdicts[k], errors[k], secs[k], values[k] = v, err, s, r
+                    verdicts[k], errors[k], secs[k], values[k], cpus[k] = v, err, s, r, c
             if setup is None or setup.get("v") != "ok":  # the program itself did not load
                 if setup is None:
                     v, why = death or ("crash", "no report from the sandbox")
@@ -414,7 +420,7 @@ class Zygote:
             if verdicts[k] is None:
                 verdicts[k], errors[k] = "fail", "not run (stop_at_first_failure)"
         res = {"op": "result", "status": status, "verdicts": verdicts, "errors": errors, "seconds": secs,
-               "output": out.decode("utf-8", "replace"), "detail": detail}
+               "cpu_seconds": cpus, "output": out.decode("utf-8", "replace"), "detail": detail}
         if mode == "values":
             res["values"] = [val if verdicts[k] == "pass" else None for k, val in enumerate(values)]
         return res

@@ -335,3 +335,47 @@ def test_blas_and_openmp_run_one_thread_per_sandbox(engine):
 
     [r] = engine.evaluate(["import os\n"], [[f"os.environ.get({v!r})" for v in SANDBOX_THREAD_VARS]])
     assert r.values == ["'1'"] * len(SANDBOX_THREAD_VARS)
+
+
+SLOW_SUM = "def g(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+
+
+def test_per_test_limits_time_out_a_loop_early_and_keep_a_test_within_its_own_limit(engine):
+    loop = "def f():\n    while True:\n        pass\n"
+    big = sum(range(2_000_000))
+    tests = [["f()", "f()"], [f"assert g(2_000_000) == {big}", "assert g(3) == 3"]]
+    [looping, slow] = engine.run([loop, SLOW_SUM], tests, time_limits=[[0.05, 0.05], [5.0, 0.05]])
+    assert looping.verdicts == ["timeout", "timeout"] and all(0.04 <= c < 0.5 for c in looping.cpu_seconds)
+    assert slow.verdicts == ["pass", "pass"]  # ~0.1 s of CPU: within its own 5 s, though far above the other's 0.05
+    assert slow.cpu_seconds[0] > slow.cpu_seconds[1] >= 0.0
+    [short] = engine.run([SLOW_SUM], [[f"assert g(2_000_000) == {big}"]], time_limits=[[0.02]])
+    assert short.verdicts == ["timeout"]
+
+
+def test_time_limits_must_pair_up_with_the_tests(engine):
+    with pytest.raises(ValueError, match="time_limits\\[0\\] has 1 limits for 2 tests"):
+        engine.run([SLOW_SUM], [["g(1)", "g(2)"]], time_limits=[[0.1]])
+    with pytest.raises(ValueError, match="positive, finite"):
+        engine.run([SLOW_SUM], [["g(1)"]], time_limits=[[float("nan")]])
+    with pytest.raises(ValueError, match="2 rows of time_limits for 1 programs"):
+        engine.run([SLOW_SUM], [["g(1)"]], time_limits=[[0.1], [0.1]])
+
+
+def test_calibrated_limits_are_floor_or_factor_times_the_reference():
+    from acecoder_lib.execution import calibrated_limits
+
+    assert calibrated_limits([[0.0001, 0.02, 1.0]], floor_s=0.1, factor=10) == [[0.1, 0.2, 10.0]]
+    assert calibrated_limits([[2.0]], floor_s=0.1, factor=10, cap_s=5.0) == [[5.0]]
+    with pytest.raises(ValueError):
+        calibrated_limits([[0.1]], floor_s=0)
+
+
+def test_an_import_inside_a_test_is_loading_not_the_tests_time_but_only_up_to_a_budget(engine):
+    lazy = "def f():\n    import numpy\n    return int(numpy.arange(3).sum())\n"  # numpy: ~0.1 s CPU to import
+    hog = ("import sys\nopen('/tmp/never_returns.py', 'w').write('while True:\\n    pass\\n')\n"
+           "sys.path.insert(0, '/tmp')\n\ndef f():\n    import never_returns\n")
+    [ok, bounded] = engine.run([lazy, hog], [["assert f() == 3", "assert f() == 3"], ["f()"]],
+                               time_limits=[[0.03, 0.03], [0.03]])
+    assert ok.verdicts == ["pass", "pass"], ok.errors  # the import's CPU time was given back to the first test
+    assert bounded.verdicts == ["timeout"]  # the import allowance is setup_timeout_s (1 s here) per sandbox
+    assert bounded.cpu_seconds[0] < 3.0
