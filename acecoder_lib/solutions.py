@@ -17,6 +17,7 @@ from .code.extract import build_program, extract_code
 from .core import reasons
 from .core.cache import CompletionCache, cached_generate
 from .core.schemas import FIRST_ERROR, GENERATED_TESTS, PASS_RATE, PROGRAM, PROGRAMS, QUESTION_ID, REASON, TESTS
+from .execution.engine import CALIBRATED_FACTOR, CALIBRATED_FLOOR_S, calibrated_limits
 from .llm import prompts
 
 PAPER_N, PAPER_TEMPERATURE, PAPER_TOP_P, PAPER_MAX_NEW_TOKENS = 16, 0.7, 1.0, 1024  # PAPER_FACTS S4
@@ -58,15 +59,19 @@ def sample_programs(questions: pd.DataFrame, backend, cache: CompletionCache, n:
     return pd.DataFrame(rows, columns=[QUESTION_ID, "sample", "completion", PROGRAM, "extraction", REASON, FIRST_ERROR])
 
 
-def execute_samples(samples: pd.DataFrame, questions: pd.DataFrame, engine, progress: bool = False) -> pd.DataFrame:
-    """Run every sampled program against every test of its question (schema ``04_programs``)."""
+def execute_samples(samples: pd.DataFrame, questions: pd.DataFrame, engine, progress: bool = False,
+                    time_limits: dict[str, list[float]] | None = None) -> pd.DataFrame:
+    """Run every sampled program against every test of its question (schema ``04_programs``); ``time_limits``
+    (question_id -> CPU seconds per test, e.g. ``p04.test_limits``) replaces the engine's fixed per-test limit."""
     tests = dict(zip(questions[QUESTION_ID], questions["tests"].map(list)))
     missing = set(samples[QUESTION_ID]) - set(tests)
     if missing:
         raise ValueError(f"{len(missing)} question_id(s) of the samples are not in the question table, "
                          f"e.g. {sorted(missing)[:3]}")
     # an empty program is still run: the engine reports it as invalid_input with a verdict per test
-    results = engine.run(samples[PROGRAM].tolist(), [tests[q] for q in samples[QUESTION_ID]], progress=progress)
+    limits = None if time_limits is None else [time_limits[q] for q in samples[QUESTION_ID]]
+    results = engine.run(samples[PROGRAM].tolist(), [tests[q] for q in samples[QUESTION_ID]], progress=progress,
+                         time_limits=limits)
     out = samples.copy()
     out["status"] = [r.status for r in results]
     out["verdicts"] = [list(r.verdicts) for r in results]
@@ -80,6 +85,33 @@ def execute_samples(samples: pd.DataFrame, questions: pd.DataFrame, engine, prog
            for (r, e), res, q in zip(before, results, samples[QUESTION_ID])]
     out[REASON], out[FIRST_ERROR] = [r for r, _ in why], [e for _, e in why]
     return out[PROGRAMS.column_names]
+
+
+LIMIT_MODES = ("calibrated", "fixed")
+
+
+def test_limits(questions: pd.DataFrame, times: pd.DataFrame | None, mode: str = "calibrated",
+                floor_s: float = CALIBRATED_FLOOR_S, factor: float = CALIBRATED_FACTOR,
+                fixed_s: float = 1.0) -> tuple[dict[str, list[float]] | None, int]:
+    """(question_id -> CPU limit per test, questions calibrated) for ``execute_samples``.
+
+    ``calibrated``: max(floor_s, factor x the oracle's CPU time on the test) from ``03_test_times``; a question
+    without matching times (none recorded, or a different number of tests) keeps ``fixed_s`` for every test.
+    ``fixed``: (None, 0), the engine's own fixed limit (``ExecConfig.test_timeout_s``) as before."""
+    if mode not in LIMIT_MODES:
+        raise ValueError(f"time-limit mode must be one of {LIMIT_MODES}, got {mode!r}")
+    if mode == "fixed":
+        return None, 0
+    recorded = {} if times is None else dict(zip(times[QUESTION_ID], times["cpu_seconds"].map(list)))
+    out, calibrated = {}, 0
+    for qid, tests in zip(questions[QUESTION_ID], questions["tests"]):
+        cpu = recorded.get(qid)
+        if cpu is not None and len(cpu) == len(tests):
+            [out[qid]] = calibrated_limits([cpu], floor_s=floor_s, factor=factor)
+            calibrated += 1
+        else:
+            out[qid] = [float(fixed_s)] * len(tests)
+    return out, calibrated
 
 
 def _first_failure(result) -> str:

@@ -116,6 +116,11 @@ def test_compare_runs_finds_the_artifact_and_the_rows_that_moved(tmp_path):
     moved = table.set_index("artifact").loc["04_programs"]
     assert not moved["same"] and moved["rows_differing"] == 1 and moved["first_differing"] == "a:grounded"
     assert table.drop(columns="artifact")["same"].sum() == len(table) - 1
+    for run, seconds in ((a, 0.011), (b, 0.012)):  # timings differ from run to run: compared on their keys only
+        io.write_artifact(run, schemas.TEST_TIMES, _frame(schemas.TEST_TIMES, 1, question_id=["a:grounded"],
+                                                          cpu_seconds=[[seconds] * 20]))
+    timed = funnel.compare_artifacts(a, b, ("03",)).set_index("artifact").loc["03_test_times"]
+    assert timed["same"] and timed["sha256_a"] != timed["sha256_b"] and "measurement" in timed["first_differing"]
     differ = subprocess.run([*script, str(a), str(b), "--phases", "04"], capture_output=True, text=True, timeout=120)
     assert differ.returncode == 1 and "0 of 1 artifacts identical" in differ.stdout
     assert "* programs.pass_all" in differ.stdout and "* programs.pass_some" in differ.stdout

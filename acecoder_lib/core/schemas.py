@@ -194,6 +194,19 @@ FILTER_REPORT = _register(Schema(
     ),
 ))
 
+TEST_TIMES = _register(Schema(
+    name="03_test_times",
+    version=1,
+    doc="CPU seconds the dataset's oracle program (the reference, or the proxy's program) took on each kept test, "
+        "for the calibrated per-test limits of phases 04 on (execution.calibrated_limits). A measurement: it differs "
+        "a little from run to run, unlike the other artifacts of phases 02-05 (scripts/compare_runs.py says so).",
+    columns=(
+        Column("question_id", "str"),
+        Column("oracle", "str", doc="proxy | reference"),
+        Column("cpu_seconds", "list[float]", doc="one per test of the question in 03_questions, in order"),
+    ),
+))
+
 
 # ---- p04_sample_programs
 PROGRAMS = _register(Schema(

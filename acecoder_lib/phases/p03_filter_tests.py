@@ -22,7 +22,7 @@ import pandas as pd
 from ..code.extract import alias_entry_point
 from ..core import reasons
 from ..core.cache import CompletionCache
-from ..core.schemas import FILTER_REPORT, FILTERED
+from ..core.schemas import FILTER_REPORT, FILTERED, TEST_TIMES
 from ..solutions import sample_programs
 
 PAPER_MIN_PASSED = 4  # "skip the question if the proxy passes <= 3 tests"
@@ -48,15 +48,17 @@ def reference_programs(questions: pd.DataFrame) -> list[str]:
 
 
 def filter_tests(questions: pd.DataFrame, programs, engine, oracle: str, min_passed: int = PAPER_MIN_PASSED,
-                 min_tests: int = PAPER_MIN_TESTS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(kept questions with only the passed tests, one report row per question); see the module docstring."""
+                 min_tests: int = PAPER_MIN_TESTS, return_times: bool = False):
+    """(kept questions with only the passed tests, one report row per question); see the module docstring. With
+    ``return_times``, also the oracle's CPU seconds on each kept test (schema ``03_test_times``), what the calibrated
+    limits of phase 04 on are computed from."""
     programs = list(programs)
     if len(programs) != len(questions):
         raise ValueError(f"{len(programs)} programs for {len(questions)} questions; one each is needed")
     runnable = [i for i, p in enumerate(programs) if isinstance(p, str) and p.strip()]
     results = dict(zip(runnable, engine.run([programs[i] for i in runnable],
                                             [list(questions.iloc[i]["tests"]) for i in runnable])))
-    kept, report = [], []
+    kept, report, times = [], [], []
     for i, q in enumerate(questions.itertuples()):
         tests = list(q.tests)
         res = results.get(i)
@@ -84,8 +86,14 @@ def filter_tests(questions: pd.DataFrame, programs, engine, oracle: str, min_pas
                          "question": q.question, "tests": passed, "entry_point": q.entry_point, "oracle": oracle,
                          "n_tests_synthesized": len(tests), "n_tests": len(passed), "reference": q.reference or "",
                          "reference_chars": len(q.reference or "")})
+            cpu = res.cpu_seconds or [0.0] * len(tests)
+            times.append({"question_id": q.question_id, "oracle": oracle,
+                          "cpu_seconds": [float(c) for c, m in zip(cpu, mask) if m]})
     kept_df = pd.DataFrame(kept, columns=[c for c in FILTERED.column_names if c != "split"])
-    return kept_df, pd.DataFrame(report, columns=FILTER_REPORT.column_names)
+    report_df = pd.DataFrame(report, columns=FILTER_REPORT.column_names)
+    if return_times:
+        return kept_df, report_df, pd.DataFrame(times, columns=TEST_TIMES.column_names)
+    return kept_df, report_df
 
 
 def filter_yield(report: pd.DataFrame) -> pd.DataFrame:

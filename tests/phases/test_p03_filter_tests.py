@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from acecoder_lib import analysis
-from acecoder_lib.core import splits
+from acecoder_lib.core import schemas, splits
 from acecoder_lib.core.cache import CompletionCache
 from acecoder_lib.core.schemas import QUESTIONS
 from acecoder_lib.execution import ExecConfig, ExecutionEngine
@@ -122,3 +122,17 @@ def test_every_dropped_question_says_why(engine, questions):
                                                         "import acecoder_no_such_module\n"], engine, oracle="proxy")
     assert broken["reason"].tolist() == ["SyntaxError", "SystemExit", "ModuleNotFoundError"]
     assert broken["first_error"].tolist()[1] == "crash: while loading the program: SystemExit: 3"
+
+
+def test_the_oracle_s_cpu_time_is_recorded_for_each_kept_test(engine, questions):
+    usable = analysis.usable_questions(questions)
+    slow_ref = ("def main_solution(a, b):\n    s = 0\n    for i in range(300_000):\n        s += i\n"
+                "    return a + b\n")
+    programs = filtering.reference_programs(usable)
+    programs[0] = filtering.reference_programs(usable.assign(reference=slow_ref))[0]
+    kept, _, times = filtering.filter_tests(usable, programs, engine, oracle="reference", return_times=True)
+    assert times.columns.tolist() == schemas.TEST_TIMES.column_names
+    assert times["question_id"].tolist() == kept["question_id"].tolist() == ["s1:llm"]
+    [cpu] = times["cpu_seconds"].tolist()
+    assert len(cpu) == len(kept.iloc[0]["tests"]) == 6  # the two failed tests are not timed: they are dropped
+    assert all(0.005 < c < 0.5 for c in cpu), cpu  # ~20 ms of loop per call

@@ -92,3 +92,30 @@ def test_every_failed_program_says_why(engine, tmp_path):
                                                "the connection")
     legacy = solutions.execute_samples(samples.drop(columns=["reason", "first_error"]), QUESTIONS, engine)
     assert legacy["reason"].tolist() == ["", "AssertionError", "invalid_input", "timeout"]  # samples made elsewhere
+
+
+def test_calibrated_limits_time_out_a_loop_fast_and_never_a_correct_program_within_the_factor(engine, tmp_path):
+    # the oracle took 20 ms per test: limit 10 x 20 ms = 0.2 s; a correct but slower program (~50 ms of CPU here)
+    # passes, though it would time out under the 20 ms floor alone
+    slow = "def add(a, b):\n    s = 0\n    for i in range(800_000):\n        s += i\n    return a + b\n"
+    loop = "def add(a, b):\n    while True:\n        pass\n"
+    times = pd.DataFrame({"question_id": ["q1", "q2"], "oracle": ["reference"] * 2,
+                          "cpu_seconds": [[0.02] * 4, [0.02] * 3]})  # q2's times do not match its 4 tests
+    limits, calibrated = solutions.test_limits(QUESTIONS, times, "calibrated", floor_s=0.02, factor=10.0,
+                                               fixed_s=0.25)
+    assert calibrated == 1 and limits == {"q1": [pytest.approx(0.2)] * 4, "q2": [0.25] * 4}
+    assert solutions.test_limits(QUESTIONS, times, "fixed") == (None, 0)
+    with pytest.raises(ValueError, match="time-limit mode"):
+        solutions.test_limits(QUESTIONS, times, "evalplus")
+    samples = pd.DataFrame({"question_id": ["q1", "q1"], "sample": [0, 1], "completion": ["", ""],
+                            "program": [slow, loop], "extraction": ["fenced", "fenced"],
+                            "reason": ["", ""], "first_error": ["", ""]})
+    for column in schemas.PROGRAMS.column_names:  # the sampling columns this test does not need
+        if column not in samples and column not in ("status", "verdicts", "n_tests", "n_passed", "pass_rate",
+                                                    "failure"):
+            samples[column] = ""
+    programs = solutions.execute_samples(samples, QUESTIONS, engine, time_limits=limits)
+    assert programs.iloc[0]["verdicts"] == ["pass"] * 4  # slower than the oracle, within the factor: passes
+    assert programs.iloc[1]["verdicts"] == ["timeout"] * 4  # four looping tests at 0.2 s each, not 0.25 s
+    floor_only = solutions.execute_samples(samples.head(1), QUESTIONS, engine, time_limits={"q1": [0.02] * 4})
+    assert floor_only.iloc[0]["verdicts"] == ["timeout"] * 4  # the calibration, not the floor, let it pass
