@@ -369,6 +369,14 @@ def main():
     per_core_fast = len(progs) / dt_fast / W
     for cores in (2, 64):
         print(f"   {cores:>3} cores, stop_at_first_failure: {ACECODE_PROGRAMS / (per_core_fast * cores) / 3600:8.2f} h")
+    fixed_label = f"fixed {ExecConfig().test_timeout_s} s (the old default)"
+    for label, dt_x in (("calibrated limits", dt_c), (fixed_label, dt_1)):
+        per_core_x = len(progs) / dt_x / W
+        for cores in (2, 64):
+            print(f"   {cores:>3} cores, {label} (all 16 tests each): "
+                  f"{ACECODE_PROGRAMS / (per_core_x * cores) / 3600:8.2f} h")
+    print(f"   calibrated vs fixed {ExecConfig().test_timeout_s} s: {dt_1 / dt_c:.1f}x faster; vs fixed {per_test} s: "
+          f"{eng_dt / dt_c:.1f}x")
     per_core_noloop = len(keep) / dt_noloop / W
     for cores in (2, 64):
         print(f"   {cores:>3} cores, if no program loops (all 16 tests each): "
