@@ -149,8 +149,9 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
                                f"retrain, or load it with RewardModel.load")
     if len(pairs) == 0:
         raise ValueError("no training pairs: phase 05 produced none for the train split (see its sensitivity plot)")
-    dtype = torch.bfloat16 if config.bf16 else torch.float32
-    tok, model, base_path = _load_backbone(base, dtype)
+    # Weights and optimizer state stay fp32 (the master copy); bf16=True makes the Trainer compute in bf16 under
+    # autocast. A bf16-loaded model would let AdamW round most updates away at the paper's learning rates.
+    tok, model, base_path = _load_backbone(base, torch.float32)
     if config.lora_r > 0:
         from peft import LoraConfig, TaskType, get_peft_model
         model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r,

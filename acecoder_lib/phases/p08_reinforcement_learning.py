@@ -212,8 +212,9 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
-    dtype = torch.bfloat16 if config.bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    # fp32 master weights and optimizer state; bf16=True computes in bf16 under autocast (a bf16-loaded policy would
+    # round the paper's 5e-7 updates away: 1% of the weights moved in one step, measured on CPU).
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     timing = _Timing()
     timing.reward_funcs = reward_funcs
     timing.wrap(model)

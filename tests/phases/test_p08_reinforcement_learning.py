@@ -147,3 +147,21 @@ def test_rm_reward_gives_no_code_the_lowest_score():
     out = r(completions=["def add(a, b):\n    return a + b\n", "no code here at all"], question=["q", "q"],
             entry_point=["add", "add"])
     assert out[1] < out[0] and len(r.seconds) == 1
+
+
+def test_bf16_rl_keeps_fp32_master_weights_at_the_paper_learning_rate(dataset, tiny_model_dir, tmp_path):
+    """The paper's 5e-7 with bf16 compute: the weights are fp32 (saved as such), so one step moves nearly every
+    non-embedding weight; a bf16-loaded policy moved about 1% of them."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    config = rl.RLConfig(**{**CFG, "max_steps": 1, "learning_rate": 5e-7, "bf16": True})
+    rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "b", [_CompletionLength()], [1.0], config,
+                    reward_name="reward_model")
+    after = load_file(str(tmp_path / "b" / "final" / "model.safetensors"))
+    before = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).state_dict()
+    dense = [k for k in after if "embed" not in k and "lm_head" not in k]
+    assert {after[k].dtype for k in dense} == {torch.float32}
+    moved = sum(int((after[k] != before[k].to(after[k].dtype)).sum()) for k in dense)
+    assert moved / sum(after[k].numel() for k in dense) > 0.9
