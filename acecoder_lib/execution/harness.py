@@ -184,7 +184,7 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     mypid = _getpid()
     # Every program starts from the same `random` state, whichever worker runs it and in whichever run: an unseeded
     # random.randint in a seed's input generator gives the same inputs every time (numpy's generator is not touched).
-    random.seed(cfg.get("random_seed", 0))
+    random.seed(cfg.get("random_seed", 0))  # numpy.random: in timed_import below
     errlen = cfg["max_error_chars"]
     # w0/c0/r0: wall clock, CPU clock and disk reads when the current alarm period began; end: the furthest the wall
     # backstop may go.
@@ -254,12 +254,24 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     # (a program cannot buy unlimited time by importing a module it wrote that never returns).
     imports = {"depth": 0, "budget": float(cfg["setup_timeout_s"])}
 
+    # numpy's global generator is seeded from the OS when numpy is imported; it gets the run's seed right after the
+    # program's first import that brought it in (a program that seeds it itself does so later and wins).
+    _modules, _seed = sys.modules, cfg.get("random_seed", 0)
+
     def timed_import(*args, **kwargs):
         imports["depth"] += 1
         try:
             return _real_import(*args, **kwargs)
         finally:
             imports["depth"] -= 1
+            if not imports["depth"] and not imports.get("numpy_seeded"):
+                npr = _modules.get("numpy.random")
+                if npr is not None:
+                    imports["numpy_seeded"] = True
+                    try:
+                        npr.seed(_seed)
+                    except Exception:  # noqa: BLE001 - a module the program put there under that name
+                        pass
 
     builtins.__import__ = timed_import
 

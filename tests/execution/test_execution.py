@@ -329,6 +329,22 @@ def test_unseeded_random_is_the_same_in_every_sandbox_and_every_run():
     assert all(v == values[0] for v in values) and all(x is not None for x in values[0]), values
 
 
+def test_numpy_s_global_generator_is_seeded_too_and_another_seed_changes_it():
+    pytest.importorskip("numpy")
+    program = ("import numpy as np\nfirst = float(np.random.rand())\n\ndef later():\n"
+               "    import numpy.random as r\n    return float(r.rand())\n")
+    own = "import numpy as np\nnp.random.seed(42)\nx = float(np.random.rand())\n"  # a program's own seed wins
+    got = {}
+    for seed in (0, 0, 1):
+        with ExecutionEngine(workers=2, config=ExecConfig(random_seed=seed)) as eng:
+            got.setdefault(seed, []).append([r.values for r in eng.evaluate([program] * 3, [["first", "later()"]] * 3)])
+            [mine] = eng.evaluate([own], [["x"]])
+            assert mine.values == [repr(float(__import__("numpy").random.RandomState(42).rand()))]
+    zero = [v for run in got[0] for v in run]
+    assert all(v == zero[0] for v in zero) and None not in zero[0]
+    assert got[1][0][0] != zero[0]
+
+
 def test_blas_and_openmp_run_one_thread_per_sandbox(engine):
     """numpy's float results must not depend on how many BLAS threads a busy machine let a program start."""
     from acecoder_lib.execution.engine import SANDBOX_THREAD_VARS
