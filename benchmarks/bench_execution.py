@@ -141,7 +141,7 @@ def acecode_workload(n_programs: int, seed: int = 0):
         progs.append(src)
         tests.append(asserts)
         kinds.append(kind)
-    return progs, tests, kinds
+    return progs, tests, kinds, refs
 
 
 # ------------------------------------------------------------------------------------------------------ harnesses
