@@ -78,7 +78,6 @@ def starved(cpu_used: float, interval: float, cfg: dict, disk_reads: int = 0) ->
     return interval > 0 and (cpu_used >= cfg["starved_cpu_share"] * interval or disk_reads > 0)
 
 
-
 class TestTimeout(BaseException):
     """Raised inside the program when its time is up; BaseException so `except Exception` cannot swallow it."""
 
@@ -183,8 +182,9 @@ def child_main(program: str, tests: list, start: int, cfg: dict, res_fd: int, to
     PROF, REAL = signal.ITIMER_PROF, signal.ITIMER_REAL
     mypid = _getpid()
     # Every program starts from the same `random` state, whichever worker runs it and in whichever run: an unseeded
-    # random.randint in a seed's input generator gives the same inputs every time (numpy's generator is not touched).
-    random.seed(cfg.get("random_seed", 0))  # numpy.random: in timed_import below
+    # random.randint in a seed's input generator gives the same inputs every time (numpy's global generator: in
+    # timed_import below).
+    random.seed(cfg.get("random_seed", 0))
     errlen = cfg["max_error_chars"]
     # w0/c0/r0: wall clock, CPU clock and disk reads when the current alarm period began; end: the furthest the wall
     # backstop may go.
