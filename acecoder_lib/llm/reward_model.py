@@ -17,6 +17,8 @@ Two checkpoint layouts load:
 """
 from __future__ import annotations
 
+import array
+import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -128,6 +130,8 @@ class RewardModel:
             self.head.load_state_dict({"weight": weight.float(), "bias": tensors[VALUE_HEAD_KEYS[1]].float()})
             self.head.to(self.device)
         self.model.to(self.device).eval()
+        self._cache: dict[bytes, float] = {}  # score by hash of the token ids (see score_many)
+        self.last_stats: dict = {}
 
     @classmethod
     def load(cls, folder: str | Path, **kw) -> "RewardModel":
@@ -150,19 +154,37 @@ class RewardModel:
 
     @timing.timed("scoring")
     def score_many(self, questions: Sequence[str], programs: Sequence[str], batch_size: int = 8) -> list[float]:
-        """One score per (question, program) pair, in order."""
+        """One score per (question, program) pair, in order.
+
+        A sequence (the token ids of ``chat_text``) is scored once per loaded model: repeats within a call (a
+        program in several preference pairs, a greedy answer equal to a sample, duplicate completions of an RL
+        group) and across calls (phase 06 scores the pairs, then the programs they came from) come from a cache
+        keyed by a hash of the ids. New sequences are batched by length, so a batch pads to its own longest member.
+        ``last_stats`` tells what the call did: sequences asked for, how many were computed, and the padding share
+        of its batches."""
         if len(questions) != len(programs):
             raise ValueError(f"{len(questions)} questions but {len(programs)} programs")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        encoded = [encode(self.tokenizer, q, p, self.max_length) for q, p in zip(questions, programs)]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        scores = [0.0] * len(encoded)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            for i, s in zip(chunk, self._forward([encoded[i] for i in chunk])):
-                scores[i] = float(s)
-        return scores
+        keys = []
+        todo: dict[bytes, list[int]] = {}
+        for q, p in zip(questions, programs):
+            ids = encode(self.tokenizer, q, p, self.max_length)
+            key = hashlib.blake2b(array.array("q", ids).tobytes(), digest_size=16).digest()
+            keys.append(key)
+            if key not in self._cache:
+                todo.setdefault(key, ids)
+        pending = sorted(todo.items(), key=lambda item: len(item[1]))
+        real = padded = 0
+        for start in range(0, len(pending), batch_size):
+            chunk = pending[start:start + batch_size]
+            real += sum(len(ids) for _, ids in chunk)
+            padded += len(chunk) * len(chunk[-1][1])
+            for (key, _), s in zip(chunk, self._forward([ids for _, ids in chunk])):
+                self._cache[key] = float(s)
+        self.last_stats = {"sequences": len(keys), "computed": len(pending),
+                           "padding_share": round(1 - real / padded, 4) if padded else 0.0}
+        return [self._cache[key] for key in keys]
 
     def score(self, question: str, programs: Sequence[str], batch_size: int = 8) -> list[float]:
         """Scores of ``programs`` for one ``question`` (higher: more likely to pass the tests)."""

@@ -68,6 +68,9 @@ class RMTrainConfig:
     save_steps: int = 0                 # 0: a checkpoint (weights + optimizer, ~3x the model) every max(25, 10% of
                                         # the steps) for resuming after a crash; the final model is saved anyway
     gradient_checkpointing: bool = False
+    group_by_length: bool = True        # batches of pairs of similar length (transformers' LengthGroupedSampler:
+                                        # shuffled, then sorted within mega-batches), so a batch pads to its own
+                                        # longest pair instead of the longest of a random draw; False: random order
 
 
 PAIRS_SOURCES = ("sampled", "sampled+reference")
@@ -86,15 +89,42 @@ def training_pairs(sampled: pd.DataFrame, reference: pd.DataFrame, source: str =
 
 def pair_dataset(pairs: pd.DataFrame, tokenizer, max_length: int):
     """A ``datasets.Dataset`` of ``chosen_ids`` / ``rejected_ids`` (trl's processed format) for the rows of
-    ``pairs``."""
+    ``pairs``, with ``length``: the longer of the two, the width the pair pads a batch to (what length-grouped
+    batching sorts by)."""
     import datasets
 
     missing = {"prompt", CHOSEN, REJECTED} - set(pairs.columns)
     if missing:
         raise ValueError(f"pairs lack column(s) {sorted(missing)}; expected the 05_pairs artifact")
-    rows = [{"chosen_ids": encode(tokenizer, p, c, max_length), "rejected_ids": encode(tokenizer, p, r, max_length)}
-            for p, c, r in zip(pairs["prompt"], pairs[CHOSEN], pairs[REJECTED])]
+    rows = []
+    for p, c, r in zip(pairs["prompt"], pairs[CHOSEN], pairs[REJECTED]):
+        chosen, rejected = encode(tokenizer, p, c, max_length), encode(tokenizer, p, r, max_length)
+        rows.append({"chosen_ids": chosen, "rejected_ids": rejected, "length": max(len(chosen), len(rejected))})
     return datasets.Dataset.from_list(rows)
+
+
+def padding_share(dataset, batch_size: int, grouped: bool, seed: int = 0) -> float:
+    """Share of the token slots of one epoch's training batches that are padding, for ``pair_dataset`` rows (trl
+    pads a batch's chosen and rejected sequences together to the longest of them). One draw of the batch order:
+    transformers' length-grouped order when ``grouped`` (what ``group_by_length`` trains with), a random
+    permutation otherwise."""
+    import torch
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    chosen = [len(ids) for ids in dataset["chosen_ids"]]
+    rejected = [len(ids) for ids in dataset["rejected_ids"]]
+    if not chosen:
+        return 0.0
+    widths = [max(c, r) for c, r in zip(chosen, rejected)]
+    generator = torch.Generator().manual_seed(seed)
+    order = (get_length_grouped_indices(widths, batch_size, generator=generator) if grouped
+             else torch.randperm(len(widths), generator=generator).tolist())
+    real = slots = 0
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        real += sum(chosen[i] + rejected[i] for i in batch)
+        slots += 2 * len(batch) * max(widths[i] for i in batch)
+    return 1 - real / slots
 
 
 def _load_backbone(base: str, dtype=None):
@@ -173,7 +203,10 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
         eval_steps=config.eval_steps or None, save_strategy="steps",
         save_steps=config.save_steps or max(25, total // 10), save_total_limit=2, report_to=[],
         disable_tqdm=not progress, gradient_checkpointing=config.gradient_checkpointing,
-        center_rewards_coefficient=None, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0)
+        center_rewards_coefficient=None, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+        # ``length`` must survive column pruning to reach the sampler; trl's collator reads only the ids
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        length_column_name="length", remove_unused_columns=False)
     trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                             processing_class=tok)
     started = time.perf_counter()
@@ -189,7 +222,9 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
     marker = {"layout": "sequence_classification", "base": str(base), "base_path": str(base_path),
               "max_length": config.max_length, "config": asdict(config), "train_pairs": len(train_ds),
               "steps": int(trainer.state.global_step), "train_seconds": round(seconds, 1),
-              "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 3)}
+              "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 3),
+              "padding_share": round(padding_share(train_ds, config.per_device_batch_size, config.group_by_length,
+                                                   config.seed), 4)}
     (out_dir / "history.json").write_text(json.dumps(trainer.state.log_history))
     (out_dir / MARKER).write_text(json.dumps(marker, indent=1))
     if not keep_checkpoints:

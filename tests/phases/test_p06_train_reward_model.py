@@ -66,11 +66,42 @@ def test_score_is_batch_and_order_independent(trained_rm):
     rm = reward_model.RewardModel.load(out)
     programs = ["def f(x):\n    return x\n", "def f(x):\n    raise ValueError\n", "x = 1\n" * 30, "pass\n"]
     one_by_one = [rm.score("Write f.", [p], batch_size=1)[0] for p in programs]
-    batched = rm.score("Write f.", programs, batch_size=3)
+    fresh = reward_model.RewardModel.load(out)  # its own score cache: these are computed again, batched
+    batched = fresh.score("Write f.", programs, batch_size=3)
+    assert fresh.last_stats["computed"] == 4
     assert batched == pytest.approx(one_by_one, abs=1e-4)
-    assert rm.score("Write f.", programs[::-1], batch_size=4) == pytest.approx(one_by_one[::-1], abs=1e-4)
+    fresh = reward_model.RewardModel.load(out)
+    assert fresh.score("Write f.", programs[::-1], batch_size=4) == pytest.approx(one_by_one[::-1], abs=1e-4)
     with pytest.raises(ValueError, match="questions but"):
         rm.score_many(["a"], ["b", "c"])
+
+
+def test_a_sequence_is_scored_once_per_model(trained_rm):
+    out, _ = trained_rm
+    rm = reward_model.RewardModel.load(out)
+    a, b = "def f(x):\n    return x\n", "def f(x):\n    raise ValueError\n"
+    first = rm.score_many(["Write f."] * 4 + ["Write g."], [a, b, a, a, a], batch_size=2)
+    assert rm.last_stats["sequences"] == 5 and rm.last_stats["computed"] == 3  # (f, a), (f, b), (g, a)
+    assert first[0] == first[2] == first[3] and first[0] != first[4]  # the question is part of the sequence
+    again = rm.score_many(["Write f.", "Write g."], [b, a])
+    assert rm.last_stats["computed"] == 0 and again == [first[1], first[4]]
+    alone = reward_model.RewardModel.load(out).score_many(["Write g."], [a], batch_size=1)
+    assert alone[0] == pytest.approx(first[4], abs=1e-4)
+
+
+def test_length_grouped_batches_pad_less_than_random_ones(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    pairs = _pairs(256)  # transformers sorts within 4 shuffled mega-batches: grouping is coarse on tiny sets
+    long = pairs.index % 2 == 0  # half the pairs get long programs: a random batch mixes both lengths
+    for column in (CHOSEN, REJECTED):
+        pairs.loc[long, column] = pairs.loc[long, column] + "# a comment line\n" * 40
+    dataset = rmod.pair_dataset(pairs, AutoTokenizer.from_pretrained(tiny_model_dir), max_length=1024)
+    assert dataset["length"] == [max(len(c), len(r)) for c, r in zip(dataset["chosen_ids"], dataset["rejected_ids"])]
+    grouped = rmod.padding_share(dataset, batch_size=8, grouped=True)
+    shuffled = rmod.padding_share(dataset, batch_size=8, grouped=False)
+    assert 0 <= grouped < shuffled < 1
+    assert grouped < 0.5 * shuffled
 
 
 def test_a_finished_folder_is_not_retrained(trained_rm, tiny_model_dir):
@@ -80,6 +111,9 @@ def test_a_finished_folder_is_not_retrained(trained_rm, tiny_model_dir):
 
 
 def test_training_resumes_from_the_last_checkpoint(tiny_model_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
     out = tmp_path / "model"
     config = rmod.RMTrainConfig(max_steps=6, learning_rate=1e-3, per_device_batch_size=4, max_length=96, save_steps=3)
     rmod.train_reward_model(_pairs(24), str(tiny_model_dir), out, config, progress=False, keep_checkpoints=True)
@@ -91,6 +125,11 @@ def test_training_resumes_from_the_last_checkpoint(tiny_model_dir, tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]  # the log of steps 1-3 comes back from the checkpoint's trainer state
     assert json.loads((out / reward_model.MARKER).read_text())["steps"] == 6
     assert not (out / "checkpoints").exists()  # deleted once the model is saved
+    # steps 4-6 saw the same length-grouped batches as a run that was never interrupted
+    whole = tmp_path / "whole"
+    rmod.train_reward_model(_pairs(24), str(tiny_model_dir), whole, config, progress=False)
+    resumed, uninterrupted = load_file(str(out / "model.safetensors")), load_file(str(whole / "model.safetensors"))
+    assert all(torch.allclose(resumed[k], uninterrupted[k], atol=1e-6) for k in uninterrupted)
 
 
 def test_no_pairs_is_a_clear_error(tiny_model_dir, tmp_path):
