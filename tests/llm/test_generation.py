@@ -85,6 +85,48 @@ def test_smollm2_sampling_n_and_seed(smollm2_backend):
     assert a != smollm2_backend.generate([ADD, "def is_prime(n):"], seed=4, **kw)
 
 
+# ------------------------------------------------------------------------------------------ llama.cpp
+def test_llamacpp_without_the_package_is_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # importing it now raises ImportError
+    with pytest.raises(BackendError, match="llama-cpp-python"):
+        make_backend("llamacpp", "smollm2-135m-instruct")
+
+
+def test_gguf_path_finds_one_file_or_says_why(tmp_path):
+    from acecoder_lib.llm import models
+
+    with pytest.raises(models.ModelNotAvailableError, match="no single GGUF"):
+        models.gguf_path(str(tmp_path))
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    assert models.gguf_path(str(tmp_path)) == tmp_path / "m.gguf"
+    assert models.gguf_path(str(tmp_path / "m.gguf")) == tmp_path / "m.gguf"
+    (tmp_path / "n.gguf").write_bytes(b"GGUF")
+    with pytest.raises(models.ModelNotAvailableError, match="found 2"):
+        models.gguf_path(str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def llamacpp_backend(smollm2_dir):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is optional (built from source)")
+    backend = make_backend("llamacpp", "smollm2-135m-instruct")
+    yield backend
+    backend.close()
+
+
+def test_llamacpp_greedy_prefill_seed_and_n(llamacpp_backend):
+    msgs = solve_messages("Write a function add(a, b) that returns a + b.", ["assert add(1, 2) == 3"])
+    (row,) = llamacpp_backend.generate_detailed([msgs], max_new_tokens=60, stop=["```"])
+    assert "def add" in row[0].text and row[0].finish_reason == "stop" and "```" not in row[0].text
+    kw = dict(n=3, temperature=0.8, top_p=0.95, max_new_tokens=12)
+    a = llamacpp_backend.generate([ADD, "def is_prime(n):"], seed=3, **kw)
+    assert [len(r) for r in a] == [3, 3] and len(set(a[0])) > 1  # n different samples of one prompt
+    assert a == llamacpp_backend.generate([ADD, "def is_prime(n):"], seed=3, **kw)
+    assert a != llamacpp_backend.generate([ADD, "def is_prime(n):"], seed=4, **kw)
+    assert llamacpp_backend.last_usage.sequences == 6 and llamacpp_backend.last_usage.completion_tokens > 0
+
+
 # ---------------------------------------------------------------------------------------------- vLLM
 @pytest.fixture(scope="module")
 def vllm_backend(smollm2_dir):
@@ -95,6 +137,29 @@ def vllm_backend(smollm2_dir):
     backend = make_backend("vllm", "smollm2-135m-instruct", dtype="float32")
     yield backend
     backend.close()
+
+
+def test_vllm_kv_cache_setting_is_for_that_engine_only(smollm2_dir, monkeypatch):
+    try:
+        import vllm
+    except Exception as exc:
+        pytest.skip(f"vllm is not importable here: {type(exc).__name__}: {exc}")
+    import os
+
+    seen = []
+
+    class FakeLLM:  # records what the engine would read at start; no engine is built
+        def __init__(self, **kw):
+            seen.append((os.environ["VLLM_CPU_KVCACHE_SPACE"], kw["max_num_batched_tokens"]))
+
+        def get_tokenizer(self):
+            return None
+
+    monkeypatch.setattr(vllm, "LLM", FakeLLM)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    make_backend("vllm", "smollm2-135m-instruct", kv_cache_gib=4, max_num_batched_tokens=65536)
+    make_backend("vllm", "smollm2-135m-instruct")
+    assert seen == [("4", 65536), ("1", 8192)] and os.environ["VLLM_CPU_KVCACHE_SPACE"] == "1"
 
 
 @pytest.mark.vllm
