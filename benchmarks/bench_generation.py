@@ -2,6 +2,16 @@
 
     .venv/bin/python benchmarks/bench_generation.py                      # 16 prompts x n=4, 128 new tokens
     .venv/bin/python benchmarks/bench_generation.py --backends transformers --batch-size 32 --json runs/bench.json
+    .venv/bin/python benchmarks/bench_generation.py --workload default --prompts 16 --n 8 --max-new-tokens 256 \
+        --backends "vllm,vllm[call=16],vllm[dtype=bfloat16],vllm[enable_prefix_caching=True],llamacpp"
+
+``--workload RUN`` takes phase 04's own prompts from ``runs/RUN`` (the paper's solve prompt + prefill for its
+sampled questions, in order) instead of the built-in tasks. A backend may carry settings in brackets:
+``call=K`` sends K prompts per generate call (phase 04 sends ``BATCH_SIZE``, default ``--call``), anything else is
+passed to the backend's constructor (vLLM engine arguments such as ``dtype``, ``max_num_seqs``,
+``max_num_batched_tokens``, ``enable_prefix_caching``; ``n_threads`` for llamacpp); values are Python literals.
+The last column compares tokens/s with the compute bound: ``--peak-gflops`` (default 190: two Zen 4 cores at fp32,
+the estimate of issue 14) over 2 x the model's parameters per generated token.
 
 Backends: ``transformers`` (in-process, left-padded batches), ``vllm`` (vllm.LLM in-process; skipped with the
 reason when vllm cannot be imported), ``openai`` (the HTTP client against ``python -m acecoder_lib.llm.serve`` started
@@ -19,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from acecoder_lib.core import paths  # noqa: E402
+from acecoder_lib.core import io, paths, schemas  # noqa: E402
 from acecoder_lib.llm.generation import make_backend  # noqa: E402
-from acecoder_lib.llm.prompts import solve_messages  # noqa: E402
+from acecoder_lib.llm.prompts import SOLVE_PREFILL, solve_messages  # noqa: E402
 
 TASKS = [  # short, function-style problems: what the embedded model can attempt (OFFLINE_ASSETS)
     "Write a function is_prime(n) that returns True if n is a prime number.",
@@ -53,32 +63,81 @@ def start_server(model: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the server exited before printing its port")
 
 
-def bench(kind: str, args, prompts) -> dict:
-    """Build one backend, warm it up, time one generate call; a row of the results table."""
+def parse_backend(spec: str) -> tuple[str, dict]:
+    """``vllm[dtype=bfloat16,call=16]`` -> ("vllm", {"dtype": "bfloat16", "call": 16})."""
+    import ast
+
+    kind, _, rest = spec.strip().partition("[")
+    kw = {}
+    for item in filter(None, rest.rstrip("]").split(",")):
+        key, _, value = item.partition("=")
+        try:
+            kw[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            kw[key.strip()] = value.strip()
+    return kind.strip(), kw
+
+
+def workload_prompts(run: str, count: int) -> list:
+    """Phase 04's prompts: the solve prompt (+ the paper's prefill) of the run's sampled questions, in order."""
+    questions = io.read_artifact(run, schemas.FILTERED).set_index("question_id")
+    sampled = io.read_artifact(run, schemas.PROGRAMS)["question_id"].drop_duplicates().head(count)
+    return [solve_messages(questions.loc[q, "question"], list(questions.loc[q, "tests"]), n_tests_shown=2)
+            + [{"role": "assistant", "content": SOLVE_PREFILL}] for q in sampled]
+
+
+def bench(spec: str, args, prompts) -> dict:
+    """Build one backend, warm it up, time the workload; a row of the results table."""
+    kind, kw = parse_backend(spec)
+    call = int(kw.pop("call", args.call or len(prompts)))
     proc = None
     t0 = time.perf_counter()
     try:
-        kw = {}
         if kind == "transformers":
-            kw = dict(batch_size=args.batch_size, progress=False)
+            kw = dict(dict(batch_size=args.batch_size, progress=False), **kw)
         elif kind == "openai":
             proc, url = start_server(args.model)
-            kw = dict(base_url=url, concurrency=args.concurrency)
+            kw = dict(dict(base_url=url, concurrency=args.concurrency), **kw)
         backend = make_backend(kind, args.model, **kw)
         load_s = time.perf_counter() - t0
         gen = dict(n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
         backend.generate(prompts[:2], seed=123, **dict(gen, max_new_tokens=8))  # warm-up (first-call costs)
-        backend.generate(prompts, seed=0, **gen)
-        u = backend.last_usage
-        return {"backend": kind, "load_s": round(load_s, 1), "sequences": u.sequences,
-                "completion_tokens": u.completion_tokens, "seconds": round(u.seconds, 1),
-                "tokens_per_s": round(u.tokens_per_second, 1), "note": ""}
+        tokens = seqs = 0
+        seconds = 0.0
+        for start in range(0, len(prompts), call):  # as cached_generate sends them: `call` prompts at a time
+            backend.generate(prompts[start:start + call], seed=start, **gen)
+            u = backend.last_usage
+            tokens, seqs, seconds = tokens + u.completion_tokens, seqs + u.sequences, seconds + u.seconds
+        backend.close()
+        return {"backend": spec, "load_s": round(load_s, 1), "sequences": seqs, "completion_tokens": tokens,
+                "seconds": round(seconds, 1), "tokens_per_s": round(tokens / seconds, 1), "note": ""}
     except Exception as exc:  # one backend failing must not hide the others' figures
-        return {"backend": kind, "note": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        return {"backend": spec, "note": f"{type(exc).__name__}: {str(exc)[:200]}"}
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def parameter_count(model: str) -> int:
+    """Parameters of the model's (dequantized) transformers folder, from its safetensors headers."""
+    from safetensors import safe_open
+
+    from acecoder_lib.llm.models import resolve_model
+
+    total = 0
+    for file in sorted(resolve_model(model).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                total += _prod(f.get_slice(key).get_shape())
+    return total
+
+
+def _prod(shape) -> int:
+    out = 1
+    for d in shape:
+        out *= int(d)
+    return out
 
 
 def main() -> None:
@@ -94,20 +153,40 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16, help="transformers: sequences per generate call")
     ap.add_argument("--concurrency", type=int, default=4, help="openai: parallel requests")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ap.add_argument("--workload", default=None, help="a run name: phase 04's own prompts from runs/<RUN>/")
+    ap.add_argument("--call", type=int, default=0, help="prompts per generate call (0: all; phase 04 sends 8)")
+    ap.add_argument("--peak-gflops", type=float, default=190.0, help="the machine's compute bound (fp32)")
     args = ap.parse_args()
-    prompts = [solve_messages(TASKS[i % len(TASKS)], []) for i in range(args.prompts)]
+    if args.workload:
+        prompts = workload_prompts(args.workload, args.prompts)
+    else:
+        prompts = [solve_messages(TASKS[i % len(TASKS)], []) for i in range(args.prompts)]
+    # split on commas outside brackets
+    specs, depth, cur = [], 0, ""
+    for ch in args.backends:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            specs.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    specs.append(cur)
     rows = []
-    for kind in args.backends.split(","):
-        row = bench(kind.strip(), args, prompts)
+    for spec in filter(str.strip, specs):
+        row = bench(spec, args, prompts)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(f"\n{args.prompts} prompts x n={args.n}, {args.max_new_tokens} new tokens max, T={args.temperature}, "
-          f"top_p={args.top_p}, model {args.model}")
-    print(f"{'backend':<14}{'load s':>8}{'seqs':>6}{'tokens':>8}{'gen s':>8}{'tok/s':>8}  note")
+    bound = args.peak_gflops * 1e9 / (2 * parameter_count(args.model))
+    print(f"\n{len(prompts)} prompts x n={args.n}, {args.max_new_tokens} new tokens max, T={args.temperature}, "
+          f"top_p={args.top_p}, model {args.model}, prompts "
+          f"{'of runs/' + args.workload if args.workload else 'built in'}"
+          f"; compute bound ~{bound:.0f} tokens/s ({args.peak_gflops:g} GFLOP/s)")
+    print(f"{'backend':<40}{'load s':>8}{'seqs':>6}{'tokens':>8}{'gen s':>8}{'tok/s':>8}{'/bound':>8}  note")
     for r in rows:
-        print(f"{r['backend']:<14}{r.get('load_s', ''):>8}{r.get('sequences', ''):>6}"
+        ratio = f"{r['tokens_per_s'] / bound:.2f}" if "tokens_per_s" in r else ""
+        print(f"{r['backend']:<40}{r.get('load_s', ''):>8}{r.get('sequences', ''):>6}"
               f"{r.get('completion_tokens', ''):>8}{r.get('seconds', ''):>8}{r.get('tokens_per_s', ''):>8}"
-              f"  {r['note']}")
+              f"{ratio:>8}  {r['note']}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
