@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -129,15 +130,8 @@ def parameter_count(model: str) -> int:
     for file in sorted(resolve_model(model).glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as f:
             for key in f.keys():
-                total += _prod(f.get_slice(key).get_shape())
+                total += math.prod(f.get_slice(key).get_shape())
     return total
-
-
-def _prod(shape) -> int:
-    out = 1
-    for d in shape:
-        out *= int(d)
-    return out
 
 
 def main() -> None:

@@ -28,24 +28,12 @@ from acecoder_lib.llm.reward_model import encode  # noqa: E402
 from acecoder_lib.phases import p06_train_reward_model as rmod  # noqa: E402
 
 
-def _batches(dataset, batch_size: int, grouped: bool, seed: int) -> list[list[int]]:
-    import torch
-    from transformers.trainer_pt_utils import get_length_grouped_indices
-
-    generator = torch.Generator().manual_seed(seed)
-    order = (get_length_grouped_indices(list(dataset["length"]), batch_size, generator=generator) if grouped
-             else torch.randperm(len(dataset), generator=generator).tolist())
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 def _collate(dataset, rows: list[int], pad: int):
-    import torch
+    """A training batch as trl's RewardTrainer builds it (chosen rows, then rejected rows, right-padded)."""
+    from trl.trainer.reward_trainer import DataCollatorForPreference
 
-    seqs = [dataset[i]["chosen_ids"] for i in rows] + [dataset[i]["rejected_ids"] for i in rows]
-    width = max(len(s) for s in seqs)
-    ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs])
-    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
-    return ids, mask
+    batch = DataCollatorForPreference(pad_token_id=pad)([dataset[i] for i in rows])
+    return batch["input_ids"], batch["attention_mask"]
 
 
 def _step(model, optimizer, ids, mask, bf16: bool):
@@ -58,7 +46,7 @@ def _step(model, optimizer, ids, mask, bf16: bool):
     loss.backward()
     if optimizer is not None:
         optimizer.step()
-    optimizer and optimizer.zero_grad()
+        optimizer.zero_grad()
     return rewards.detach(), float(loss)
 
 
@@ -107,7 +95,7 @@ def main() -> int:
     slots = {}
     rows = []
     for grouped in (False, True):
-        batches = _batches(ds, args.batch_size, grouped, seed=0)
+        batches = rmod.batch_order(ds, args.batch_size, grouped, seed=0)
         slots[grouped] = sum(2 * len(b) * max(ds[i]["length"] for i in b) for b in batches)
         for bf16 in (False, True):
             opt = torch.optim.AdamW(model.parameters(), lr=0.0)  # lr 0: the timing without changing the weights
@@ -127,7 +115,7 @@ def main() -> int:
     print("   epoch time relative to random fp32: " + ", ".join(
         f"{'grouped' if g else 'random'} {'bf16' if b else 'fp32'} {e / base:.2f}x" for g, b, _, e, _ in rows))
 
-    ids, mask = _collate(ds, _batches(ds, args.batch_size, True, 0)[0], tok.pad_token_id)
+    ids, mask = _collate(ds, rmod.batch_order(ds, args.batch_size, True, 0)[0], tok.pad_token_id)
     grads, out = {}, {}
     for bf16 in (False, True):
         model.zero_grad()

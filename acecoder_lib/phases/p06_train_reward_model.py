@@ -103,25 +103,28 @@ def pair_dataset(pairs: pd.DataFrame, tokenizer, max_length: int):
     return datasets.Dataset.from_list(rows)
 
 
-def padding_share(dataset, batch_size: int, grouped: bool, seed: int = 0) -> float:
-    """Share of the token slots of one epoch's training batches that are padding, for ``pair_dataset`` rows (trl
-    pads a batch's chosen and rejected sequences together to the longest of them). One draw of the batch order:
-    transformers' length-grouped order when ``grouped`` (what ``group_by_length`` trains with), a random
-    permutation otherwise."""
+def batch_order(dataset, batch_size: int, grouped: bool, seed: int = 0) -> list[list[int]]:
+    """One epoch's batches of ``pair_dataset`` row indices: transformers' length-grouped order when ``grouped``
+    (what ``group_by_length`` trains with), a random permutation otherwise; one draw, seeded."""
     import torch
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
+    generator = torch.Generator().manual_seed(seed)
+    order = (get_length_grouped_indices(list(dataset["length"]), batch_size, generator=generator) if grouped
+             else torch.randperm(len(dataset), generator=generator).tolist())
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def padding_share(dataset, batch_size: int, grouped: bool, seed: int = 0) -> float:
+    """Share of the token slots of one epoch's training batches (``batch_order``) that are padding, for
+    ``pair_dataset`` rows: trl pads a batch's chosen and rejected sequences together to the longest of them."""
+    if len(dataset) == 0:
+        return 0.0
     chosen = [len(ids) for ids in dataset["chosen_ids"]]
     rejected = [len(ids) for ids in dataset["rejected_ids"]]
-    if not chosen:
-        return 0.0
-    widths = [max(c, r) for c, r in zip(chosen, rejected)]
-    generator = torch.Generator().manual_seed(seed)
-    order = (get_length_grouped_indices(widths, batch_size, generator=generator) if grouped
-             else torch.randperm(len(widths), generator=generator).tolist())
+    widths = dataset["length"]
     real = slots = 0
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
+    for batch in batch_order(dataset, batch_size, grouped, seed):
         real += sum(chosen[i] + rejected[i] for i in batch)
         slots += 2 * len(batch) * max(widths[i] for i in batch)
     return 1 - real / slots
