@@ -16,6 +16,8 @@ Per completion: ``extract_code`` (``acecoder_lib.code.extract``); no runnable co
 otherwise the program (``prelude`` + code) runs against that row's tests. Identical (program, tests) pairs in a batch
 - frequent among the G samples of one prompt - run once. A row with no tests gets ``no_tests_reward`` (default
 None: unscorable, rather than a vacuous 1.0). An empty entry point (AceCode-87K has none) is inferred from the tests.
+A ``time_limits`` column (CPU seconds per test, e.g. calibrated on the reference: ``solutions.test_limits``), when
+the dataset has one, replaces the engine's fixed per-test limit row by row.
 Inside a trainer the stats also go to trl's metrics (``log_metric``: ``<name>/seconds``, ``<name>/no_code_frac``,
 ``<name>/mean_pass_rate`` ...) and the extraction status to the completions table (``log_extra``).
 """
@@ -84,13 +86,14 @@ class RuleReward:
     def __init__(self, tests_column: str = TESTS, mode: str = "all_pass", entry_point_column: str | None = ENTRY_POINT,
                  engine=None, config=None, *, name: str | None = None, prelude: str = "", rename: bool = False,
                  no_tests_reward: float | None = None, log_to_trainer: bool = True, history: int = 10_000,
-                 prefix: str = ""):
+                 prefix: str = "", limits_column: str | None = "time_limits"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.tests_column, self.mode, self.entry_point_column = tests_column, mode, entry_point_column
         self.engine, self.config, self.prelude, self.rename = engine, config, prelude, rename
         self.no_tests_reward, self.log_to_trainer = no_tests_reward, log_to_trainer
         self.prefix = prefix  # what the prompt prefilled (e.g. prompts.SOLVE_PREFILL), put back before extraction
+        self.limits_column = limits_column  # a dataset column of CPU seconds per test (calibrated limits), if any
         self.__name__ = name or f"rule_{mode}"
         self.last_stats: dict[str, Any] = {}
         self.history: deque[dict[str, Any]] = deque(maxlen=history)  # last_stats of every call, oldest first
@@ -101,20 +104,25 @@ class RuleReward:
         state["engine"] = None
         return state
 
-    def _run(self, programs: list[str], tests: list[list[str]]):
+    def _run(self, programs: list[str], tests: list[list[str]], time_limits=None):
+        extra = {} if time_limits is None else {"time_limits": time_limits}  # an engine stand-in may not take it
         if self.engine is not None:
-            return self.engine.run(programs, tests, config=self.config)
+            return self.engine.run(programs, tests, config=self.config, **extra)
         from .execution import run_programs
-        return run_programs(programs, tests, config=self.config)
+        return run_programs(programs, tests, config=self.config, **extra)
 
     def score(self, completions: Sequence[Any], tests: Sequence[Any],
-              entry_points: Sequence[str | None] | None = None) -> list[float | None]:
-        """Rewards for completions[i] against tests[i] (entry_points[i] optional, inferred from the tests if empty)."""
+              entry_points: Sequence[str | None] | None = None,
+              time_limits: Sequence[Sequence[float]] | None = None) -> list[float | None]:
+        """Rewards for completions[i] against tests[i] (entry_points[i] optional, inferred from the tests if empty;
+        time_limits[i] optional, the CPU seconds of each test of row i instead of the engine's fixed limit)."""
         t0 = time.perf_counter()
         n = len(completions)
-        if len(tests) != n or (entry_points is not None and len(entry_points) != n):
+        if len(tests) != n or (entry_points is not None and len(entry_points) != n) \
+                or (time_limits is not None and len(time_limits) != n):
             raise ValueError(f"{n} completions but {len(tests)} test rows"
-                             + ("" if entry_points is None else f" and {len(entry_points)} entry points"))
+                             + ("" if entry_points is None else f", {len(entry_points)} entry points")
+                             + ("" if time_limits is None else f", {len(time_limits)} rows of time limits"))
         rewards: list[float | None] = [0.0] * n
         extractions, jobs, unique = [], {}, {}  # jobs: completion index -> unique key; unique: key -> job number
         n_no_tests, inferred = 0, {}
@@ -130,10 +138,14 @@ class RuleReward:
                 rewards[i] = self.no_tests_reward
                 n_no_tests += 1
             elif ex.runnable:
-                key = (build_program(ex.code, self.prelude), tuple(row_tests))
+                limits = tuple(float(x) for x in time_limits[i]) if time_limits is not None else None
+                if limits is not None and len(limits) != len(row_tests):
+                    raise ValueError(f"row {i}: {len(limits)} time limits for {len(row_tests)} tests")
+                key = (build_program(ex.code, self.prelude), tuple(row_tests), limits)
                 jobs[i] = unique.setdefault(key, len(unique))
         t1 = time.perf_counter()
-        results = self._run([k[0] for k in unique], [list(k[1]) for k in unique]) if unique else []
+        limits = [list(k[2]) for k in unique] if time_limits is not None else None
+        results = self._run([k[0] for k in unique], [list(k[1]) for k in unique], limits) if unique else []
         t2 = time.perf_counter()
         pass_rates = [0.0] * n
         for i, job in jobs.items():
@@ -167,7 +179,8 @@ class RuleReward:
             raise KeyError(f"reward {self.__name__!r} needs the dataset column {self.tests_column!r}; "
                            f"got columns {sorted(k for k in kwargs if k not in ('log_extra', 'log_metric'))}")
         eps = kwargs.get(self.entry_point_column) if self.entry_point_column else None
-        rewards = self.score(completions, kwargs[self.tests_column], eps)
+        limits = kwargs.get(self.limits_column) if self.limits_column else None
+        rewards = self.score(completions, kwargs[self.tests_column], eps, limits)
         log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
         if self.log_to_trainer and callable(log_metric):
             for key in ("seconds", "exec_seconds", "no_code_frac", "syntax_error_frac", "mean_pass_rate"):

@@ -114,6 +114,33 @@ def test_limits(questions: pd.DataFrame, times: pd.DataFrame | None, mode: str =
     return out, calibrated
 
 
+def reference_limits(references, tests, engine, mode: str = "calibrated", floor_s: float = CALIBRATED_FLOOR_S,
+                     factor: float = CALIBRATED_FACTOR, fixed_s: float = 1.0) -> tuple[list[list[float]], int]:
+    """(CPU limit per test of each row, tests calibrated) from running ``references[i]`` on ``tests[i]`` here: for
+    tests no oracle time was recorded for (HumanEval's canonical solutions, tests the policy wrote). A test the
+    reference passes gets max(floor_s, factor x its CPU time); one it fails, errors on or times out on, and every
+    test of a row without a reference, keeps ``fixed_s`` (no time that says what a correct program needs).
+    ``fixed`` mode runs nothing and gives ``fixed_s`` everywhere. The engine's own limit bounds the reference runs."""
+    if mode not in LIMIT_MODES:
+        raise ValueError(f"time-limit mode must be one of {LIMIT_MODES}, got {mode!r}")
+    references, tests = list(references), [list(t) for t in tests]
+    if len(references) != len(tests):
+        raise ValueError(f"{len(references)} references for {len(tests)} test rows; they must pair up")
+    out = [[float(fixed_s)] * len(t) for t in tests]
+    if mode == "fixed":
+        return out, 0
+    rows = [i for i, (r, t) in enumerate(zip(references, tests)) if isinstance(r, str) and r.strip() and t]
+    results = engine.run([references[i] for i in rows], [tests[i] for i in rows]) if rows else []
+    calibrated = 0
+    for i, res in zip(rows, results):
+        cpu = res.cpu_seconds or [0.0] * len(tests[i])
+        for k, (verdict, seconds) in enumerate(zip(res.verdicts, cpu)):
+            if verdict == "pass":
+                [[out[i][k]]] = calibrated_limits([[seconds]], floor_s=floor_s, factor=factor)
+                calibrated += 1
+    return out, calibrated
+
+
 def _first_failure(result) -> str:
     """'verdict: error text' of the first test that did not pass ('' when all passed)."""
     for verdict, err in zip(result.verdicts, result.errors):

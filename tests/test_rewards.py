@@ -247,3 +247,20 @@ def test_inside_trl_calculate_rewards():
     assert rewards[:, 0].tolist() == [1.0, 0.0, 0.0]
     assert pending_extra == {"rule_all_pass_extract": ["ok", "ok", "no_code"]}
     assert pending_metrics["rule_all_pass/no_code_frac"] == [pytest.approx(1 / 3)]
+
+
+def test_a_time_limits_column_sets_each_tests_limit(engine):
+    # ~50 ms of CPU per call: passes under its 0.5 s limits and times out under 10 ms ones
+    slow = "```python\ndef add(a, b):\n    s = 0\n    for i in range(800_000):\n        s += i\n    return a + b\n```"
+    reward = make_rule_reward(mode="pass_rate", engine=engine)
+    tight, loose = [[0.01] * len(ADD_TESTS)], [[0.5] * len(ADD_TESTS)]
+    assert reward(completions=[slow], tests=[ADD_TESTS], entry_point=["add"], time_limits=loose) == [1.0]
+    assert reward(completions=[slow], tests=[ADD_TESTS], entry_point=["add"], time_limits=tight) == [0.0]
+    assert reward.last_stats["test_verdicts"] == {"timeout": len(ADD_TESTS)}
+    # the same program under two different limits in one batch is run twice, not merged
+    both = reward(completions=[slow, slow], tests=[ADD_TESTS] * 2, entry_point=["add"] * 2, time_limits=loose + tight)
+    assert both == [1.0, 0.0] and reward.last_stats["n_executed"] == 2
+    with pytest.raises(ValueError, match="time limits"):
+        reward(completions=[slow], tests=[ADD_TESTS], entry_point=["add"], time_limits=[[0.5]])
+    with pytest.raises(ValueError, match="rows of time limits"):
+        reward(completions=[slow], tests=[ADD_TESTS], entry_point=["add"], time_limits=loose + tight)

@@ -310,7 +310,7 @@ PROGRAM_SCORES = _register(Schema(
 STRATEGIES = ("greedy", "average", "random", "oracle", "reward_model", "test_majority")  # BON_RESULTS.strategy
 BON_PROBLEMS = _register(Schema(
     name="07_problems",
-    version=1,
+    version=2,
     doc="Evaluation problems of phase 07: the prompt each strategy sees and the hidden tests that decide correctness.",
     columns=(
         Column(QUESTION_ID, "str", doc="benchmark task id or held-out question id"),
@@ -321,6 +321,11 @@ BON_PROBLEMS = _register(Schema(
         Column("prompt_style", "str",
                doc="eval (evalplus's prompt with the raw signature+docstring) | solve (paper's)"),
         Column("shown_tests", "list[str]", doc="tests shown in the solve prompt (held-out questions: the first 2)"),
+        Column("reference", "str", doc="a correct program ('' when none: HumanEval's prompt + canonical solution, the "
+                                       "held-out seed's reference); only times the tests, never shown to a model"),
+        Column("time_limits", "list[float]",
+               doc="CPU seconds per hidden test: max(floor, factor x the reference's time on it), or the fixed "
+                   "limit where the reference did not pass it (phase 07's TIME_LIMITS); phase 08 uses the same"),
     ),
 ))
 BON_SAMPLES = _register(Schema(

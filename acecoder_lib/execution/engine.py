@@ -596,7 +596,7 @@ _SHARED: ExecutionEngine | None = None
 
 
 def run_programs(programs, tests, *, config: ExecConfig | None = None, workers: int | None = None,
-                 progress: bool = False) -> list[ProgramResult]:
+                 progress: bool = False, time_limits=None) -> list[ProgramResult]:
     """Convenience: a shared module-level engine created lazily (closed at interpreter exit)."""
     global _SHARED
     cfg = config or ExecConfig()
@@ -605,7 +605,7 @@ def run_programs(programs, tests, *, config: ExecConfig | None = None, workers: 
         if _SHARED is not None:
             _SHARED.close()
         _SHARED = ExecutionEngine(workers=workers, config=cfg)
-    return _SHARED.run(programs, tests, config=cfg, progress=progress)
+    return _SHARED.run(programs, tests, config=cfg, progress=progress, time_limits=time_limits)
 
 
 def isolation_report() -> list[dict]:

@@ -23,12 +23,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..code.extract import alias_entry_point
 from ..code.testgen import rank_by_tests
 from ..core.metrics import bootstrap_ci
 from ..core.schemas import (
     BON_PROBLEMS,
     BON_RESULTS,
     BON_SAMPLES,
+    CANONICAL_SOLUTION,
     ENTRY_POINT,
     PROGRAM,
     QUESTION,
@@ -37,9 +39,12 @@ from ..core.schemas import (
     TESTS,
 )
 from ..execution import split_test_code
-from ..solutions import messages_for, sample_programs
+from ..execution.engine import CALIBRATED_FACTOR, CALIBRATED_FLOOR_S
+from ..solutions import messages_for, reference_limits, sample_programs
 
 PAPER_TEMPERATURE = 1.0  # PAPER_FACTS S6: top-p sampling at temperature 1.0
+REFERENCE = "reference"
+_BUILT = [c for c in BON_PROBLEMS.column_names if c != "time_limits"]  # what the builders return; see with_time_limits
 
 
 def humaneval_problems(evalset: pd.DataFrame, limit: int = 0) -> pd.DataFrame:
@@ -50,10 +55,13 @@ def humaneval_problems(evalset: pd.DataFrame, limit: int = 0) -> pd.DataFrame:
                         TESTS: [split_test_code(t, e) for t, e in zip(rows["test"], rows[ENTRY_POINT])],
                         ENTRY_POINT: rows[ENTRY_POINT].to_numpy(), "prompt_style": "eval"})
     out["shown_tests"] = [[] for _ in range(len(out))]
+    # HumanEval's canonical solution completes the prompt; MBPP+'s is a whole program
+    out[REFERENCE] = [c if f"def {e}(" in c else p + c
+                      for p, c, e in zip(rows["prompt"], rows[CANONICAL_SOLUTION].fillna(""), rows[ENTRY_POINT])]
     empty = out[out[TESTS].map(len) == 0]
     if len(empty):
         raise ValueError(f"{len(empty)} problem(s) have no test snippet, e.g. {empty[QUESTION_ID].iloc[0]}")
-    return out[BON_PROBLEMS.column_names]
+    return out[_BUILT]
 
 
 def heldout_problems(questions: pd.DataFrame, limit: int = 0, n_tests_shown: int = 2) -> pd.DataFrame:
@@ -65,7 +73,17 @@ def heldout_problems(questions: pd.DataFrame, limit: int = 0, n_tests_shown: int
                         QUESTION: rows[QUESTION].to_numpy(), TESTS: [list(t) for t in rows[TESTS]],
                         ENTRY_POINT: rows[ENTRY_POINT].to_numpy(), "prompt_style": "solve"})
     out["shown_tests"] = [list(t)[:n_tests_shown] for t in rows[TESTS]]
-    return out[BON_PROBLEMS.column_names]
+    out[REFERENCE] = [alias_entry_point(r or "", e) for r, e in zip(rows[REFERENCE], rows[ENTRY_POINT])]
+    return out[_BUILT]
+
+
+def with_time_limits(problems: pd.DataFrame, engine, mode: str = "calibrated", floor_s: float = CALIBRATED_FLOOR_S,
+                     factor: float = CALIBRATED_FACTOR, fixed_s: float = 1.0) -> tuple[pd.DataFrame, int]:
+    """(``problems`` with the ``time_limits`` column of ``07_problems``, tests calibrated): each hidden test's CPU
+    limit from the problem's reference run on it here (``solutions.reference_limits``; ``fixed``: ``fixed_s``)."""
+    limits, calibrated = reference_limits(problems[REFERENCE], problems[TESTS], engine, mode, floor_s=floor_s,
+                                          factor=factor, fixed_s=fixed_s)
+    return problems.assign(time_limits=limits)[BON_PROBLEMS.column_names], calibrated
 
 
 def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4,
@@ -87,16 +105,21 @@ def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4
 
 
 def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.DataFrame | None, engine,
-             rm=None, generated: pd.DataFrame | None = None, rm_batch_size: int = 8) -> pd.DataFrame:
-    """``07_programs``: greedy and sampled programs executed on the hidden tests, scored by ``rm`` (a
-    ``reward_model.RewardModel``; NaN without one; an empty program scores -inf) and run on the generated tests."""
+             rm=None, generated: pd.DataFrame | None = None, rm_batch_size: int = 8, time_limits: str = "calibrated",
+             floor_s: float = CALIBRATED_FLOOR_S, factor: float = CALIBRATED_FACTOR,
+             fixed_s: float = 1.0) -> pd.DataFrame:
+    """``07_programs``: greedy and sampled programs executed on the hidden tests (each under its ``time_limits``
+    column from ``with_time_limits``, when the problems have it), scored by ``rm`` (a ``reward_model.RewardModel``;
+    NaN without one; an empty program scores -inf) and run on the generated tests, whose limits are calibrated on
+    the problem's reference the same way (``time_limits`` mode, ``floor_s``, ``factor``, ``fixed_s``)."""
     from ..solutions import execute_samples
 
     frames = [samples.assign(kind="sample")]
     if greedy_samples is not None:
         frames.append(greedy_samples.assign(kind="greedy"))
     drawn = pd.concat(frames, ignore_index=True)
-    executed = execute_samples(drawn.drop(columns="kind"), problems, engine)
+    hidden = dict(zip(problems[QUESTION_ID], problems["time_limits"])) if "time_limits" in problems else None
+    executed = execute_samples(drawn.drop(columns="kind"), problems, engine, time_limits=hidden)
     executed["kind"] = drawn["kind"].to_numpy()
     executed["benchmark"] = executed[QUESTION_ID].map(dict(zip(problems[QUESTION_ID], problems["benchmark"])))
     executed["correct"] = (executed["n_passed"] == executed["n_tests"]) & (executed["n_tests"] > 0)
@@ -113,7 +136,13 @@ def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.D
     gen = dict(zip(generated[QUESTION_ID], generated[TESTS].map(list))) if generated is not None else {}
     tests = [gen.get(q, []) for q in executed[QUESTION_ID]]
     if any(tests):
-        results = engine.run(executed[PROGRAM].tolist(), tests)
+        qids = [q for q in problems[QUESTION_ID] if gen.get(q)]
+        refs = dict(zip(problems[QUESTION_ID], problems[REFERENCE])) if REFERENCE in problems else {}
+        limits, _ = reference_limits([refs.get(q, "") for q in qids], [gen[q] for q in qids], engine, time_limits,
+                                     floor_s=floor_s, factor=factor, fixed_s=fixed_s)
+        per_question = dict(zip(qids, limits))
+        results = engine.run(executed[PROGRAM].tolist(), tests,
+                             time_limits=[per_question.get(q, []) for q in executed[QUESTION_ID]])
         executed["generated_passed"] = [[int(v == "pass") for v in r.verdicts] for r in results]
     else:
         executed["generated_passed"] = [[] for _ in range(len(executed))]

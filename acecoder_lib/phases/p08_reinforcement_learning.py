@@ -66,18 +66,22 @@ class RLConfig:
     mix_weight: float = 0.5             # rule weight in "mix"
 
 
-def rl_dataset(questions: pd.DataFrame, tokenizer, n_tests_shown: int = 2):
+def rl_dataset(questions: pd.DataFrame, tokenizer, n_tests_shown: int = 2,
+               time_limits: dict[str, list[float]] | None = None):
     """A ``datasets.Dataset``: ``prompt`` (chat template + prefill, a string), ``tests``, ``entry_point``,
-    ``question`` (for the reward model) and ``question_id``."""
+    ``question`` (for the reward model) and ``question_id``; with ``time_limits`` (question_id -> CPU seconds per
+    test, ``solutions.test_limits``), also a ``time_limits`` column the rule reward runs each test under."""
     import datasets
 
     texts = [tokenizer.apply_chat_template(prompts.solve_messages(q.question, list(q.tests), n_tests_shown),
                                            tokenize=False, continue_final_message=True)
              for q in questions.itertuples()]
-    return datasets.Dataset.from_dict({"prompt": texts, TESTS: [list(t) for t in questions[TESTS]],
-                                       ENTRY_POINT: questions[ENTRY_POINT].tolist(),
-                                       QUESTION: questions[QUESTION].tolist(),
-                                       QUESTION_ID: questions[QUESTION_ID].tolist()})
+    columns = {"prompt": texts, TESTS: [list(t) for t in questions[TESTS]],
+               ENTRY_POINT: questions[ENTRY_POINT].tolist(), QUESTION: questions[QUESTION].tolist(),
+               QUESTION_ID: questions[QUESTION_ID].tolist()}
+    if time_limits is not None:
+        columns["time_limits"] = [[float(x) for x in time_limits[q]] for q in questions[QUESTION_ID]]
+    return datasets.Dataset.from_dict(columns)
 
 
 def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None) -> tuple[list, list[float]]:
@@ -298,11 +302,13 @@ def policy_stamp(folder: str | Path) -> str:
 def evaluate_policies(policies: dict[str, str], problems: pd.DataFrame, engine, cache, backend: str = "transformers",
                       max_new_tokens: int = 512) -> pd.DataFrame:
     """``08_rl_eval``: one greedy program per problem from each policy ({name: model folder}), run against the
-    problem's tests; ``correct`` means every test passed."""
+    problem's tests (under its ``time_limits`` column, phase 07's calibrated limits, where it has one); ``correct``
+    means every test passed."""
     from ..llm.generation import make_backend
     from ..solutions import execute_samples, greedy
 
     benchmark = dict(zip(problems[QUESTION_ID], problems["benchmark"]))
+    limits = dict(zip(problems[QUESTION_ID], problems["time_limits"])) if "time_limits" in problems else None
     evals = []
     for name, folder in policies.items():
         policy = make_backend(backend, folder)
@@ -311,7 +317,7 @@ def evaluate_policies(policies: dict[str, str], problems: pd.DataFrame, engine, 
                            namespace=f"{backend}:{name}:{policy_stamp(folder)}")
         finally:
             policy.close()
-        done = execute_samples(drawn, problems, engine)
+        done = execute_samples(drawn, problems, engine, time_limits=limits)
         evals.append(pd.DataFrame({"policy": name, QUESTION_ID: done[QUESTION_ID],
                                    "benchmark": done[QUESTION_ID].map(benchmark),
                                    "correct": (done["n_passed"] == done["n_tests"]) & (done["n_tests"] > 0),

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..code.testgen import rank_by_tests
 from ..core.schemas import ALLOCATION, QUESTION_ID, SCALING_CURVES, TEST_POOL
+from ..execution.engine import CALIBRATED_FACTOR, CALIBRATED_FLOOR_S
 
 
 def split_tests(n_tests: int, pool_fraction: float, key: str) -> tuple[list[int], list[int]]:
@@ -58,14 +59,26 @@ def grounded_pool(programs: pd.DataFrame, pool_fraction: float = 0.5) -> pd.Data
     return pd.DataFrame(rows, columns=TEST_POOL.column_names)
 
 
-def llm_pool(programs: pd.DataFrame, generated: pd.DataFrame, engine) -> pd.DataFrame:
+def llm_pool(programs: pd.DataFrame, generated: pd.DataFrame, engine, references: dict[str, str] | None = None,
+             time_limits: str = "calibrated", floor_s: float = CALIBRATED_FLOOR_S, factor: float = CALIBRATED_FACTOR,
+             fixed_s: float = 1.0) -> pd.DataFrame:
     """``09_test_pool`` rows (source llm): every program run on its question's generated tests; correctness is the
-    program passing ALL of phase 03's tests (none of which the generated tests saw)."""
+    program passing ALL of phase 03's tests (none of which the generated tests saw). Each generated test's CPU limit
+    is calibrated on the question's reference (``references``: question_id -> program; ``solutions.reference_limits``:
+    max(floor, factor x its time) where the reference passes the test, ``fixed_s`` elsewhere)."""
+    from ..solutions import reference_limits
+
     tests = dict(zip(generated[QUESTION_ID], generated["tests"].map(list)))
     rows_in = programs[programs[QUESTION_ID].map(lambda q: bool(tests.get(q)))]
     if rows_in.empty:
         return pd.DataFrame(columns=TEST_POOL.column_names)
-    results = engine.run(rows_in["program"].tolist(), [tests[q] for q in rows_in[QUESTION_ID]])
+    qids = list(dict.fromkeys(rows_in[QUESTION_ID]))
+    refs = references or {}
+    limits, _ = reference_limits([refs.get(q, "") for q in qids], [tests[q] for q in qids], engine, time_limits,
+                                 floor_s=floor_s, factor=factor, fixed_s=fixed_s)
+    per_question = dict(zip(qids, limits))
+    results = engine.run(rows_in["program"].tolist(), [tests[q] for q in rows_in[QUESTION_ID]],
+                         time_limits=[per_question[q] for q in rows_in[QUESTION_ID]])
     return pd.DataFrame({"source": "llm", QUESTION_ID: rows_in[QUESTION_ID].to_numpy(),
                          "sample": rows_in["sample"].astype(int).to_numpy(),
                          "selection_passed": [[int(v == "pass") for v in r.verdicts] for r in results],
@@ -181,12 +194,14 @@ def compare_allocations(curves: pd.DataFrame, difficulty: pd.DataFrame, budgets=
 
 
 def test_pools(programs: pd.DataFrame, questions: pd.DataFrame, sources: list[str], pool_fraction: float = 0.5,
-               generator=None, cache=None, engine=None, llm_questions: int = 0, **generate_kwargs
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+               generator=None, cache=None, engine=None, llm_questions: int = 0, limits: dict | None = None,
+               **generate_kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(``09_test_pool``, ``07_generated_tests``-shaped frame) for the test sources asked for: ``grounded`` (a stable
     share of each question's verified tests selects, the rest judge; no re-execution) and ``llm`` (``generator``, a
     backend, writes tests for the first ``llm_questions`` questions phase 04 sampled, 0 = all; every program is run
-    on them in ``engine``). ``generate_kwargs`` go to ``solutions.generate_tests``."""
+    on them in ``engine``, each test under a limit calibrated on the question's reference; ``limits``: llm_pool's
+    ``time_limits``, ``floor_s``, ``factor``, ``fixed_s``). ``generate_kwargs`` go to ``solutions.generate_tests``."""
+    from ..code.extract import alias_entry_point
     from ..core.schemas import GENERATED_TESTS
     from ..solutions import generate_tests
 
@@ -204,6 +219,8 @@ def test_pools(programs: pd.DataFrame, questions: pd.DataFrame, sources: list[st
         chosen = chosen[:llm_questions] if llm_questions else chosen
         asked = questions.set_index(QUESTION_ID).loc[chosen].reset_index().assign(benchmark="train")
         generated = generate_tests(asked, generator, cache, **generate_kwargs)
-        pools.append(llm_pool(programs, generated, engine))
+        refs = {q.question_id: alias_entry_point(q.reference or "", q.entry_point)
+                for q in asked.itertuples()} if "reference" in asked else {}
+        pools.append(llm_pool(programs, generated, engine, refs, **(limits or {})))
     pool = pd.concat(pools, ignore_index=True) if pools else pd.DataFrame(columns=TEST_POOL.column_names)
     return pool, generated

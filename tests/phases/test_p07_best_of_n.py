@@ -131,3 +131,52 @@ def test_assemble_executes_scores_and_runs_generated_tests():
     assert s["generated_passed"].tolist() == [[1], [0], [0]]
     assert table[table["kind"] == "greedy"]["correct"].tolist() == [True]
     assert list(table.columns) == schemas.BON_SAMPLES.column_names
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from acecoder_lib.execution import ExecutionEngine
+
+    with ExecutionEngine(workers=2) as eng:
+        yield eng
+
+
+# ~15 ms of CPU per call here (the reference) and ~3x that (a correct but slower program): within factor 10
+_REF = "def add(a, b):\n    s = 0\n    for i in range(250_000):\n        s += i\n    return a + b\n"
+_SLOW = "def add(a, b):\n    s = 0\n    for i in range(750_000):\n        s += i\n    return a + b\n"
+_LOOP = "def add(a, b):\n    while True:\n        pass\n"
+
+
+def test_reference_limits_calibrate_only_the_tests_the_reference_passes(engine):
+    tests = [["assert add(1, 2) == 3", "assert add(1, 2) == 4"], ["assert add(0, 0) == 0"], []]
+    limits, calibrated = solutions.reference_limits([_REF, "", _REF], tests, engine, floor_s=0.001, factor=10.0,
+                                                    fixed_s=0.7)
+    assert calibrated == 1 and limits[1] == [0.7] and limits[2] == []
+    assert 0.001 < limits[0][0] < 0.7 and limits[0][1] == 0.7  # the failed test keeps the fixed limit
+    assert solutions.reference_limits([_REF], tests[:1], engine, "fixed", fixed_s=0.3) == ([[0.3, 0.3]], 0)
+    with pytest.raises(ValueError, match="pair up"):
+        solutions.reference_limits([_REF], tests, engine)
+    with pytest.raises(ValueError, match="time-limit mode"):
+        solutions.reference_limits([_REF], tests[:1], engine, "evalplus")
+
+
+def test_phase_07_limits_never_time_out_a_correct_program_within_the_factor(engine):
+    problems = pd.DataFrame({"question_id": ["p"], "benchmark": ["heldout"], "question": ["Add."],
+                             "tests": [["assert add(1, 2) == 3", "assert add(0, 0) == 0"]], "entry_point": ["add"],
+                             "prompt_style": ["solve"], "shown_tests": [[]], "reference": [_REF]})
+    timed, calibrated = bestofn.with_time_limits(problems, engine, floor_s=0.005, factor=10.0, fixed_s=2.0)
+    assert calibrated == 2 and list(timed.columns) == schemas.BON_PROBLEMS.column_names
+    assert all(0.005 <= x < 2.0 for x in timed["time_limits"].iloc[0])
+    samples = pd.DataFrame({"question_id": ["p"] * 3, "sample": [0, 1, 2], "completion": [""] * 3,
+                            "program": [_REF, _SLOW, _LOOP], "extraction": ["ok"] * 3})
+    generated = pd.DataFrame({"question_id": ["p"], "benchmark": ["heldout"], "tests": [["assert add(2, 2) == 4"]],
+                              "dropped": ["{}"]})
+    table = bestofn.assemble(timed, samples, None, engine, generated=generated, floor_s=0.005, factor=10.0,
+                             fixed_s=2.0)
+    assert table["correct"].tolist() == [True, True, False]  # the slower program passes every hidden test
+    assert table["generated_passed"].tolist() == [[1], [1], [0]]
+    fixed, _ = bestofn.with_time_limits(problems, engine, "fixed", fixed_s=2.0)
+    assert fixed["time_limits"].iloc[0] == [2.0, 2.0]
+    floor_only = timed.assign(time_limits=[[0.005, 0.005]])  # without the calibration the slow program times out
+    slow_only = bestofn.assemble(floor_only, samples.iloc[[1]], None, engine)
+    assert slow_only["correct"].tolist() == [False]

@@ -38,7 +38,18 @@ class _LengthRM:
 def dataset(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    return rl.rl_dataset(_questions(), AutoTokenizer.from_pretrained(tiny_model_dir))
+    # calibrated per-test limits, as notebook 08 passes them (solutions.test_limits): trl hands the column to the
+    # rule reward, which runs each test under its own limit
+    limits = {"a": [0.5, 0.5], "b": [0.5]}
+    return rl.rl_dataset(_questions(), AutoTokenizer.from_pretrained(tiny_model_dir), time_limits=limits)
+
+
+def test_rl_dataset_carries_the_time_limits_only_when_given(dataset, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    assert dataset["time_limits"] == [[0.5, 0.5], [0.5]]
+    plain = rl.rl_dataset(_questions(), AutoTokenizer.from_pretrained(tiny_model_dir))
+    assert "time_limits" not in plain.column_names and plain["tests"] == dataset["tests"]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +63,24 @@ def engine():
 CFG = dict(max_steps=2, num_generations=2, per_device_batch_size=4, max_completion_length=12, learning_rate=1e-5)
 
 
+class _Recording:
+    """A reward function passed through, recording the time_limits column trl hands it."""
+
+    def __init__(self, reward):
+        self.reward, self.__name__, self.limits = reward, reward.__name__, []
+
+    def __call__(self, prompts=None, completions=None, **kwargs):
+        self.limits.append(kwargs.get("time_limits"))
+        return self.reward(prompts=prompts, completions=completions, **kwargs)
+
+
 def test_rule_reward_run_logs_every_step_and_is_reused(dataset, engine, tiny_model_dir, tmp_path):
     funcs, weights = rl.make_rewards("rule", engine)
+    funcs = [_Recording(funcs[0])]
     steps = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "r", funcs, weights, rl.RLConfig(**CFG))
+    # trl gives the rule reward each completion's calibrated limits (one list per completion, as in the dataset)
+    assert len(funcs[0].limits) == 2 and all(len(batch) == 4 for batch in funcs[0].limits)
+    assert all(row in ([0.5, 0.5], [0.5]) for batch in funcs[0].limits for row in batch)
     assert steps["step"].tolist() == [1, 2] and list(steps.columns) == schemas.RL_STEPS.column_names
     assert (steps["generation_s"] > 0).all() and (steps["reward_s"] >= 0).all()
     assert (steps["step_s"] >= steps["generation_s"]).all() and steps["rm_reward"].isna().all()

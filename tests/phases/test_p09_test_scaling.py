@@ -102,3 +102,18 @@ def test_dynamic_differs_from_uniform_even_when_the_estimates_sit_close_together
     table = ts.compare_allocations(curves, diff, budgets=(2,))
     hardest = table[(table["quintile"] == "q5")].set_index("strategy")["tests_used"]
     assert hardest["dynamic"] > hardest["uniform"]
+
+
+def test_llm_pool_calibrates_the_generated_tests_on_the_reference():
+    from acecoder_lib.execution import ExecutionEngine
+
+    ref = "def add(a, b):\n    s = 0\n    for i in range(250_000):\n        s += i\n    return a + b\n"
+    slow = ref.replace("250_000", "750_000")  # ~3x the reference's CPU time: within the factor of 10
+    programs = pd.DataFrame({"question_id": ["q"] * 2, "sample": [0, 1], "program": [slow, "def add(a, b):\n"
+                             "    while True:\n        pass\n"], "n_tests": [2, 2], "n_passed": [2, 0]})
+    generated = pd.DataFrame({"question_id": ["q"], "tests": [["assert add(1, 2) == 3", "assert add(2, 2) == 4"]]})
+    with ExecutionEngine(workers=2) as engine:
+        pool = ts.llm_pool(programs, generated, engine, {"q": ref}, floor_s=0.005, factor=10.0, fixed_s=2.0)
+        floor_only = ts.llm_pool(programs.head(1), generated, engine, {}, floor_s=0.005, factor=10.0, fixed_s=0.005)
+    assert pool["selection_passed"].tolist() == [[1, 1], [0, 0]] and pool["correct"].tolist() == [True, False]
+    assert floor_only["selection_passed"].tolist() == [[0, 0]]  # no reference, a 5 ms limit: the slow one times out
