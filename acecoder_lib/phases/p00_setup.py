@@ -66,14 +66,16 @@ def accelerator_rows() -> list[dict]:
                  "no CUDA device: fine for the smoke and default profiles; the paper profile needs GPUs")]
 
 
-def model_rows(build: bool) -> list[dict]:
-    """The model registry's view of each named model; ``build`` prepares the embedded model's folder now."""
+def model_rows(build: bool, also: tuple[str, ...] = ()) -> list[dict]:
+    """The model registry's view of each named model; ``build`` prepares the embedded and test models' folders now
+    (a packaged model, minutes and GBs, only when named in ``also``, e.g. the run's policy)."""
     from ..llm import models
 
     rows = []
     for info in models.list_models():
         name = info["name"]
-        if build and info.get("buildable") and not info.get("ready"):
+        wanted = info.get("kind") in ("embedded", "test") or name in also
+        if build and wanted and info.get("buildable") and not info.get("ready"):
             try:
                 models.resolve_model(name)
                 info = models.model_info(name)
@@ -103,7 +105,7 @@ def isolation_rows() -> list[dict]:
             for layer in execution.isolation_report()]
 
 
-def environment_report(build_models: bool = True) -> pd.DataFrame:
-    """Every check above as one table with the ``00_environment`` columns."""
-    rows = package_rows() + accelerator_rows() + model_rows(build_models) + data_rows() + isolation_rows()
+def environment_report(build_models: bool = True, also: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Every check above as one table with the ``00_environment`` columns (``also``: see ``model_rows``)."""
+    rows = package_rows() + accelerator_rows() + model_rows(build_models, also) + data_rows() + isolation_rows()
     return pd.DataFrame(rows, columns=ENVIRONMENT.column_names)

