@@ -46,6 +46,12 @@ def test_smoke_chain_runs_end_to_end_and_then_resumes_as_done(tmp_path):
     for stem in stems:
         assert (tmp_path / "e2e" / "notebooks" / f"{stem}.ipynb").exists()
         assert state[stem]["outputs"], f"{stem} wrote no file under runs/e2e/"
+    metrics = json.loads((tmp_path / "e2e" / "10_metrics.json").read_text())
+    for key in ("wall_seconds", "pairs", "llm_synthesis_usable_share", "proxy_kept_share", "rm_heldout_sampled",
+                "rl", "difficulty_spearman"):
+        assert metrics[key] is not None or key in metrics["missing"], key  # a gap always says why
+    assert metrics["pairs"] == counts["pairs"] and metrics["wall_seconds"] > 0 and metrics["best_of_n"]
+    assert metrics["rl"]["steps"] > 0
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0
     assert second.stdout.count("[skip]") == len(stems)

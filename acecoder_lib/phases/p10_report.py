@@ -219,6 +219,133 @@ def headline(sections: list[Section]) -> dict:
 
 
 
+def _share(mask) -> float | None:
+    return float(mask.mean()) if len(mask) else None
+
+
+def _slope_ci(x, y) -> tuple[float | None, float | None, float | None]:
+    """Least-squares slope of y on x with its 95% t-interval (None where fewer than 3 points or no spread)."""
+    import numpy as np
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or np.ptp(x) == 0:
+        return None, None, None
+    fit = stats.linregress(x, y)
+    half = stats.t.ppf(0.975, len(x) - 2) * fit.stderr
+    return float(fit.slope), float(fit.slope - half), float(fit.slope + half)
+
+
+def headline_metrics(run: str) -> dict:
+    """The run's headline numbers in the fixed layout of ``figures/<RUN_NAME>/metrics.json`` (issue 15: a script
+    can check them): a key whose phase did not run, or whose figure this run does not record, is None and
+    ``missing`` says why. ``wall_seconds`` sums the batch runner's per-notebook seconds; ``wall_span_seconds`` is
+    first start to last finish, so the two agree only for a run made in one sitting."""
+    from datetime import datetime
+
+    from ..analysis import pair_accuracy
+    from ..core import paths
+    from ..core.splits import is_usable
+
+    out: dict = {"run": run, "wall_seconds": None, "wall_span_seconds": None, "pairs": None,
+                 "llm_synthesis_usable_share": None, "proxy_kept_share": None, "rm_heldout_sampled": None,
+                 "best_of_n": [], "rl": None, "difficulty_spearman": None, "missing": {}}
+    missing = out["missing"]
+    state_file = paths.run_dir(run, create=False) / "batch_state.json"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    done = {k: v for k, v in state.items() if isinstance(v, dict) and v.get("seconds") is not None}
+    if done:
+        out["wall_seconds"] = int(round(sum(v["seconds"] for v in done.values())))
+        ends = [(datetime.fromisoformat(v["finished_at"]), v["seconds"]) for v in done.values() if v.get("finished_at")]
+        if ends:
+            start = min(e.timestamp() - sec for e, sec in ends)
+            out["wall_span_seconds"] = int(round(max(e.timestamp() for e, _ in ends) - start))
+    else:
+        missing["wall_seconds"] = "no batch_state.json: the run was not made with the batch runner"
+    pairs_ = _read(run, "05_pairs")
+    out["pairs"] = None if pairs_ is None else int(len(pairs_))
+    questions = _read(run, "02_questions")
+    if questions is not None:
+        llm = questions[questions["method"] == "llm"]
+        out["llm_synthesis_usable_share"] = _share(is_usable(llm)) if len(llm) else None
+        if not len(llm):
+            missing["llm_synthesis_usable_share"] = "phase 02 ran no LLM synthesis"
+    report = _read(run, "03_filter_report")
+    if report is not None:
+        proxy = report[report["oracle"] == "proxy"]
+        out["proxy_kept_share"] = _share(proxy["status"] == "kept")
+        if not len(proxy):
+            missing["proxy_kept_share"] = "phase 03 ran no proxy filter"
+    scored = _read(run, "06_rm_pair_scores")
+    if scored is not None:
+        held = scored[(scored["split"] == "heldout") & (scored["kind"] == "sampled")]
+        if len(held):
+            r = pair_accuracy(held, by=("kind",)).iloc[0]
+            out["rm_heldout_sampled"] = {"n": int(r["pairs"]), "accuracy": float(r["accuracy"]),
+                                         "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"])}
+        else:
+            missing["rm_heldout_sampled"] = "no held-out sampled pairs"
+    results = _read(run, "07_results")
+    if results is not None:
+        out["best_of_n"] = [{"benchmark": str(r.benchmark), "strategy": str(r.strategy), "n": int(r.n),
+                             "accuracy": float(r.accuracy), "ci_low": float(r.ci_low), "ci_high": float(r.ci_high)}
+                            for r in results.itertuples()]
+    steps, evals = _read(run, "08_rl_steps"), _read(run, "08_rl_eval")
+    if steps is not None and evals is not None:
+        first = steps["reward"].iloc[0]
+        mine = steps[steps["reward"] == first]
+        slope, lo, hi = _slope_ci(mine["step"], mine["train_reward"])
+        held = evals[evals["benchmark"] == "heldout"]
+        before = held[held["policy"] == "base"]["correct"]
+        after = held[held["policy"] == f"rl-{first}"]["correct"]
+        out["rl"] = {"reward": str(first), "steps": int(len(mine)), "nonzero_advantage_share": None,
+                     "reward_slope": slope, "reward_slope_ci_low": lo, "reward_slope_ci_high": hi,
+                     "heldout_questions": int(len(before)), "heldout_before": _share(before.astype(float)),
+                     "heldout_after": _share(after.astype(float))}
+        missing["rl.nonzero_advantage_share"] = "08_rl_steps does not record per-group reward variance yet"
+    difficulty = _read(run, "09_difficulty")
+    if difficulty is not None and len(difficulty) > 2:
+        rho = difficulty["predicted_pass_rate"].corr(difficulty["true_pass_rate"], method="spearman")
+        out["difficulty_spearman"] = None if rho != rho else float(rho)
+        if rho != rho:
+            missing["difficulty_spearman"] = "predicted or true pass rates are constant: Spearman is undefined"
+    for key, phase in (("pairs", "05"), ("llm_synthesis_usable_share", "02"), ("proxy_kept_share", "03"),
+                       ("rm_heldout_sampled", "06"), ("rl", "08"), ("difficulty_spearman", "09")):
+        if out[key] is None:
+            missing.setdefault(key, f"phase {phase} has not run (or wrote nothing to compute it from)")
+    if not out["best_of_n"]:
+        missing["best_of_n"] = "phase 07 has not run"
+    return out
+
+
+def _finite(value):
+    """NaN and infinities (a CI of one pair) as None, so the file is strict JSON."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_metrics(run: str, publish: bool = False) -> list[Path]:
+    """``headline_metrics`` as ``runs/<RUN_NAME>/10_metrics.json`` and, with ``publish``, the committed copy
+    ``figures/<RUN_NAME>/metrics.json`` (what the README's numbers are checked against)."""
+    from ..core import paths
+
+    text = json.dumps(_finite(headline_metrics(run)), indent=1, allow_nan=False, default=str) + "\n"
+    targets = [paths.run_dir(run) / "10_metrics.json"]
+    if publish:
+        targets.append(paths.FIGURES_DIR / paths.check_run_name(run) / "metrics.json")
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return targets
+
+
 def report_frame(sections: list[Section]) -> pd.DataFrame:
     """``10_report`` rows of ``sections``."""
     return pd.DataFrame([{"section": s.title, "available": s.available, "note": s.note,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from acecoder_lib.core import io, schemas
 from acecoder_lib.phases import p10_report as report
@@ -27,3 +28,36 @@ def test_a_partial_run_reports_what_it_has_and_names_what_is_missing(monkeypatch
     frame = report.report_frame(sections)
     assert list(frame.columns) == schemas.REPORT.column_names
     assert json.loads(frame.set_index("section").loc["Best-of-N (Table 2)", "metrics"])["table2"]
+
+
+def test_headline_metrics_keep_their_layout_on_a_partial_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("ACECODER_RUNS_DIR", str(tmp_path))
+    results = pd.DataFrame({"benchmark": ["heldout"], "strategy": ["reward_model"], "n": [8], "questions": [1],
+                            "accuracy": [1.0], "ci_low": [float("nan")], "ci_high": [float("nan")]})
+    io.write_artifact("r", schemas.BON_RESULTS, results)
+    scored = pd.DataFrame({"question_id": ["a", "b", "c"], "split": ["heldout", "heldout", "train"],
+                           "kind": ["sampled"] * 3, "r_chosen": [1.0, 0.0, 1.0], "r_rejected": [0.0, 1.0, 0.0],
+                           "chosen_pass_rate": [1.0] * 3, "rejected_pass_rate": [0.0] * 3,
+                           "correct": [True, False, True]})
+    io.write_artifact("r", schemas.PAIR_SCORES, scored)
+    (tmp_path / "r" / "batch_state.json").write_text(json.dumps({
+        "06_train_reward_model": {"seconds": 100.4, "finished_at": "2026-12-02T10:01:40+00:00"},
+        "07_best_of_n": {"seconds": 50.0, "finished_at": "2026-12-02T11:00:00+00:00"}}))
+    written = report.write_metrics("r")
+    metrics = json.loads(written[0].read_text())  # strict JSON: the NaN CIs became null
+    assert written == [tmp_path / "r" / "10_metrics.json"]
+    assert {"wall_seconds", "pairs", "llm_synthesis_usable_share", "proxy_kept_share", "rm_heldout_sampled",
+            "best_of_n", "rl", "difficulty_spearman"} <= set(metrics)
+    assert metrics["wall_seconds"] == 150 and metrics["wall_span_seconds"] == 3600  # two sittings: 10:00 to 11:00
+    assert metrics["rm_heldout_sampled"]["n"] == 2 and metrics["rm_heldout_sampled"]["accuracy"] == 0.5
+    assert metrics["best_of_n"] == [{"benchmark": "heldout", "strategy": "reward_model", "n": 8, "accuracy": 1.0,
+                                     "ci_low": None, "ci_high": None}]
+    assert metrics["pairs"] is None and "phase 05" in metrics["missing"]["pairs"]
+    assert metrics["rl"] is None and metrics["difficulty_spearman"] is None
+
+
+def test_reward_slope_ci_is_a_t_interval_and_needs_three_steps():
+    slope, lo, hi = report._slope_ci([1, 2, 3, 4], [0.1, 0.2, 0.25, 0.4])
+    assert slope == pytest.approx(0.095) and lo < slope < hi and lo > 0
+    assert report._slope_ci([1, 2], [0.0, 1.0]) == (None, None, None)
+    assert report._slope_ci([1, 1, 1], [0.0, 1.0, 0.5]) == (None, None, None)
