@@ -292,6 +292,22 @@ PAIR_SCORES = _register(Schema(
         Column("correct", "bool", doc="r_chosen > r_rejected"),
     ),
 ))
+LEARNING_CURVE = _register(Schema(
+    name="06_rm_learning_curve",
+    version=1,
+    doc="Held-out pair accuracy of reward models trained on nested random subsets of the train pairs (the largest "
+        "is the phase's own model), with bootstrap 95% CIs over the held-out pairs.",
+    columns=(
+        Column("train_pairs", "int", doc="pairs the model was trained on"),
+        Column("fraction", "float", doc="of the train pairs"),
+        Column("steps", "int"),
+        Column("kind", "str", doc="kind of the held-out pairs scored: sampled | reference"),
+        Column("pairs", "int", doc="held-out pairs of that kind"),
+        Column("accuracy", "float"),
+        Column("ci_low", "float"),
+        Column("ci_high", "float"),
+    ),
+))
 PROGRAM_SCORES = _register(Schema(
     name="06_rm_program_scores",
     version=1,

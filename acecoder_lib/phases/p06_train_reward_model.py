@@ -34,6 +34,7 @@ from ..core import timing
 from ..core.paths import checkpoints
 from ..core.schemas import (
     CHOSEN,
+    LEARNING_CURVE,
     PAIR_SCORES,
     PASS_RATE,
     PROGRAM,
@@ -85,6 +86,84 @@ def training_pairs(sampled: pd.DataFrame, reference: pd.DataFrame, source: str =
     if source == "sampled+reference":
         frames.append(reference.assign(kind="reference"))
     return pd.concat(frames, ignore_index=True)
+
+
+def train_split(pairs: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The train-split rows of ``training_pairs(..., "sampled+reference")`` that a model trained on ``source``
+    fits: every pair is scored afterwards, so reference pairs stay a probe even when not trained on."""
+    if source not in PAIRS_SOURCES:
+        raise ValueError(f"unknown PAIRS_SOURCE {source!r}: use one of {PAIRS_SOURCES}")
+    kinds = {"sampled"} if source == "sampled" else {"sampled", "reference"}
+    return pairs[(pairs[SPLIT] == "train") & pairs["kind"].isin(kinds)]
+
+
+def origin_scores(pair_scores: pd.DataFrame, program_scores: pd.DataFrame) -> pd.DataFrame:
+    """What the model's score tracks, per split: the mean score of each question's reference (the chosen side of
+    its reference pairs) against sampled programs that pass every test, some, or none, on the questions that have a
+    reference pair (``score_sd``: the spread of the sample scores of the split); and the share of those questions
+    whose reference outscores every one of their samples. A model
+    that learned correctness puts all-passing samples near the reference and above failing ones; one that learned
+    "human reference vs model sample" puts the reference far above every sample, correct or not."""
+    ref = (pair_scores[pair_scores["kind"] == "reference"].groupby([QUESTION_ID, SPLIT], as_index=False)
+           ["r_chosen"].first().rename(columns={"r_chosen": "reference_score"}))
+    progs = program_scores.drop(columns=SPLIT).merge(ref, on=QUESTION_ID)
+    rows = []
+    for split, g in progs.groupby(SPLIT, sort=True):
+        refs = g.groupby(QUESTION_ID)["reference_score"].first()
+        beats = g.groupby(QUESTION_ID).apply(lambda h: bool((h["reference_score"] > h["score"]).all()),
+                                             include_groups=False)
+        rows.append({SPLIT: split, "origin": "reference", "programs": len(refs), "mean_score": refs.mean(),
+                     "score_sd": refs.std(), "questions": len(refs),
+                     "reference_beats_all_samples": float(beats.mean())})
+        for label, mask in (("sample, passes all", g[PASS_RATE] >= 1.0),
+                            ("sample, passes some", (g[PASS_RATE] > 0) & (g[PASS_RATE] < 1.0)),
+                            ("sample, passes none", g[PASS_RATE] <= 0)):
+            rows.append({SPLIT: split, "origin": label, "programs": int(mask.sum()),
+                         "mean_score": g.loc[mask, "score"].mean() if mask.any() else float("nan"),
+                         "score_sd": g["score"].std(),
+                         "questions": int(g.loc[mask, QUESTION_ID].nunique()),
+                         "reference_beats_all_samples": float("nan")})
+    return pd.DataFrame(rows, columns=[SPLIT, "origin", "programs", "mean_score", "score_sd", "questions",
+                                       "reference_beats_all_samples"])
+
+
+def length_preference(pairs: pd.DataFrame, pair_scores: pd.DataFrame) -> pd.DataFrame:
+    """Per (kind, split): pairs, how often the chosen program is the shorter (characters), how often the model
+    prefers the shorter one, and its accuracy; ``pairs`` and ``pair_scores`` row-aligned (``score_pairs``'s order).
+    A model that prefers the shorter side far more often than the chosen side is shorter has learned length."""
+    if len(pairs) != len(pair_scores):
+        raise ValueError(f"{len(pairs)} pairs but {len(pair_scores)} pair scores; pass the table that was scored")
+    shorter = (pairs[CHOSEN].str.len() < pairs[REJECTED].str.len()).to_numpy()
+    prefers_chosen = pair_scores["correct"].to_numpy(dtype=bool)
+    frame = pd.DataFrame({"kind": pair_scores["kind"].to_numpy(), SPLIT: pair_scores[SPLIT].to_numpy(),
+                          "chosen_shorter": shorter, "prefers_shorter": prefers_chosen == shorter,
+                          "accuracy": prefers_chosen})
+    return frame.groupby(["kind", SPLIT], as_index=False).agg(pairs=("accuracy", "size"),
+                                                              chosen_shorter=("chosen_shorter", "mean"),
+                                                              prefers_shorter=("prefers_shorter", "mean"),
+                                                              accuracy=("accuracy", "mean"))
+
+
+def origin_verdict(origins: pd.DataFrame, split: str = "heldout") -> str:
+    """One sentence on ``origin_scores`` for ``split``, computed from its numbers (the notebook's conclusion)."""
+    g = origins[origins[SPLIT] == split].set_index("origin")
+    if "reference" not in g.index:
+        return f"no {split} question has a reference pair to compare with"
+    ref, beats = g.loc["reference", "mean_score"], g.loc["reference", "reference_beats_all_samples"]
+    good, bad = g.loc["sample, passes all", "mean_score"], g.loc["sample, passes none", "mean_score"]
+    text = (f"{split}: the reference scores {ref:+.2f} on average and outscores every sample of its question on "
+            f"{beats:.0%} of {int(g.loc['reference', 'questions'])} questions; samples that pass every test score "
+            f"{good:+.2f}, samples that pass none {bad:+.2f}")
+    sd = g.loc["sample, passes some", "score_sd"] if "score_sd" in g else float("nan")
+    if good == good and bad == bad and ref - max(good, bad) > 2 * abs(good - bad):
+        text += (" -> the score separates reference code from model samples far more than right from wrong "
+                 "samples (a source detector, not a correctness model)")
+    elif good == good and bad == bad and sd == sd and abs(good - bad) < 0.5 * sd:
+        text += (f" -> a gap of {good - bad:+.2f} between right and wrong samples, under half the spread of "
+                 f"sample scores (sd {sd:.2f}): no usable preference for correctness")
+    elif good == good and bad == bad and good > bad:
+        text += " -> correct samples score above failing ones"
+    return text
 
 
 def pair_dataset(pairs: pd.DataFrame, tokenizer, max_length: int):
@@ -270,6 +349,69 @@ def train_or_load(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: R
     stamp.write_text(fingerprint)
     history = train_reward_model(pairs, base, out_dir, config, eval_pairs=eval_pairs, progress=progress)
     return history, {**json.loads((out_dir / MARKER).read_text()), "reused": False}
+
+
+def learning_curve(train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame, base: str, out_root: str | Path,
+                   config: RMTrainConfig, fractions=(0.125, 0.25, 0.5), full: pd.DataFrame | None = None,
+                   full_steps: int = 0, seed: int = 0, score_batch_size: int = 8) -> pd.DataFrame:
+    """``06_rm_learning_curve``: for each fraction below 1, a model trained on a nested random subset of
+    ``train_pairs`` (one seeded permutation, so 1/8 is inside 1/4), scored on ``eval_pairs`` by kind. ``full``: the
+    phase's own model's scores of the same held-out pairs (``score_pairs`` rows), the curve's last point.
+
+    Each point trains in ``out_root/pairs-N`` (``train_or_load``: resumed after a crash); once scored, its scores go
+    to ``out_root/pairs-N.json`` with the fingerprint of what made them and the model folder is deleted (a 135M
+    backbone is ~0.5 GB a point), so a rerun with nothing changed reuses the scores and trains nothing."""
+    import hashlib
+    import shutil
+
+    from ..analysis import pair_accuracy
+
+    if not len(eval_pairs):
+        raise ValueError("the learning curve needs held-out pairs to score")
+    order = train_pairs.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    eval_key = hashlib.sha256("\x1e".join(f"{p}\x1f{c}\x1f{r}" for p, c, r in
+                                          zip(eval_pairs["prompt"], eval_pairs[CHOSEN], eval_pairs[REJECTED]))
+                              .encode()).hexdigest()[:16]
+    rows = []
+
+    def add(scored: pd.DataFrame, n: int, fraction: float, steps: int):
+        for r in pair_accuracy(scored, by=("kind",)).itertuples():
+            rows.append({"train_pairs": n, "fraction": fraction, "steps": steps, "kind": r.kind, "pairs": r.pairs,
+                         "accuracy": r.accuracy, "ci_low": r.ci_low, "ci_high": r.ci_high})
+
+    for fraction in sorted(f for f in fractions if 0 < f < 1):
+        n = max(2, round(fraction * len(order)))
+        subset = order.head(n)
+        folder, record = Path(out_root) / f"pairs-{n}", Path(out_root) / f"pairs-{n}.json"
+        key = f"{training_fingerprint(subset, base, config)}-{eval_key}-{score_batch_size}"
+        saved = json.loads(record.read_text()) if record.is_file() else {}
+        if saved.get("fingerprint") != key:
+            _, info = train_or_load(subset, base, folder, config, progress=False)
+            scored = score_pairs(RewardModel.load(folder), eval_pairs, batch_size=score_batch_size)
+            saved = {"fingerprint": key, "steps": int(info.get("steps", 0)),
+                     "scores": scored.to_dict(orient="records")}
+            record.write_text(json.dumps(saved))
+            shutil.rmtree(folder, ignore_errors=True)
+        add(pd.DataFrame(saved["scores"]), n, fraction, saved["steps"])
+    if full is not None:
+        add(full, len(train_pairs), 1.0, full_steps)
+    return pd.DataFrame(rows, columns=LEARNING_CURVE.column_names)
+
+
+def plot_learning_curve(curve: pd.DataFrame):
+    """Held-out accuracy (with its 95% CI) against training pairs, one line per kind of held-out pair."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for kind, g in curve.groupby("kind", sort=True):
+        g = g.sort_values("train_pairs")
+        fig.add_trace(go.Scatter(x=g["train_pairs"], y=g["accuracy"], mode="lines+markers", name=f"held-out {kind}",
+                                 error_y={"type": "data", "symmetric": False, "array": g["ci_high"] - g["accuracy"],
+                                          "arrayminus": g["accuracy"] - g["ci_low"]}))
+    fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
+    fig.update_layout(title="Reward-model learning curve", xaxis_title="training pairs", xaxis_type="log",
+                      yaxis_title="held-out pair accuracy", yaxis_range=[0, 1.05], height=380)
+    return fig
 
 
 def score_pairs(rm: RewardModel, pairs: pd.DataFrame, batch_size: int = 8) -> pd.DataFrame:

@@ -269,3 +269,79 @@ def test_bf16_training_keeps_fp32_master_weights_so_a_tiny_step_changes_every_we
                                 warmup_ratio=0.0, lr_scheduler_type="constant")
     rmod.train_reward_model(_pairs(8), str(tiny_model_dir), tmp_path / "m", config, progress=False)
     assert _moved_share(tmp_path / "m", tiny_model_dir) > 0.99
+
+
+def _probe_tables(ref_score: float, pass_score: float, fail_score: float):
+    pair_scores = pd.DataFrame({"question_id": ["q1", "q1", "q2"], "split": ["heldout"] * 3,
+                                "kind": ["reference", "reference", "sampled"], "r_chosen": [ref_score, ref_score, 0.0],
+                                "r_rejected": [fail_score, fail_score, 1.0], "chosen_pass_rate": [1.0, 1.0, 1.0],
+                                "rejected_pass_rate": [0.0, 0.0, 0.5], "correct": [True, True, False]})
+    programs = pd.DataFrame({"question_id": ["q1"] * 4 + ["q2"], "sample": [0, 1, 2, 3, 0], "split": ["heldout"] * 5,
+                             "pass_rate": [1.0, 1.0, 0.0, 0.5, 1.0],
+                             "score": [pass_score, pass_score, fail_score, fail_score, 9.0]})
+    return pair_scores, programs
+
+
+def test_origin_scores_tell_a_source_detector_from_a_correctness_model():
+    origins = rmod.origin_scores(*_probe_tables(ref_score=3.0, pass_score=-2.0, fail_score=-2.1))
+    by = origins.set_index("origin")
+    assert by.loc["reference", "reference_beats_all_samples"] == 1.0 and by.loc["reference", "questions"] == 1
+    assert by.loc["sample, passes all", "programs"] == 2 and by.loc["sample, passes none", "mean_score"] == -2.1
+    assert "source detector" in rmod.origin_verdict(origins)  # q2 has no reference pair: left out, not 9.0
+    fair = rmod.origin_scores(*_probe_tables(ref_score=1.0, pass_score=0.9, fail_score=-1.0))
+    assert fair.set_index("origin").loc["reference", "reference_beats_all_samples"] == 1.0
+    verdict = rmod.origin_verdict(fair)
+    assert "source detector" not in verdict and "correct samples score above failing ones" in verdict
+    assert "no train question" in rmod.origin_verdict(fair, "train")
+
+
+def test_length_preference_counts_the_shorter_side():
+    pairs = pd.DataFrame({"chosen": ["a", "aaaa", "a"], "rejected": ["aaa", "a", "aaaaa"]})
+    scores = pd.DataFrame({"kind": ["sampled"] * 3, "split": ["heldout"] * 3, "correct": [True, True, False]})
+    row = rmod.length_preference(pairs, scores).iloc[0]
+    assert row["pairs"] == 3 and row["chosen_shorter"] == pytest.approx(2 / 3)
+    assert row["prefers_shorter"] == pytest.approx(1 / 3) and row["accuracy"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="pair scores"):
+        rmod.length_preference(pairs.head(2), scores)
+
+
+def test_train_split_keeps_reference_pairs_out_of_sampled_training():
+    table = pd.DataFrame({"kind": ["sampled", "reference", "sampled", "reference"],
+                          "split": ["train", "train", "heldout", "heldout"]})
+    assert rmod.train_split(table, "sampled")["kind"].tolist() == ["sampled"]
+    assert rmod.train_split(table, "sampled+reference")["kind"].tolist() == ["sampled", "reference"]
+    with pytest.raises(ValueError, match="PAIRS_SOURCE"):
+        rmod.train_split(table, "reference")
+
+
+def test_learning_curve_trains_nested_subsets_once_and_keeps_only_their_scores(tiny_model_dir, tmp_path):
+    train, held = _pairs(16).assign(kind="sampled"), _pairs(6, "heldout").assign(kind="sampled")
+    config = rmod.RMTrainConfig(max_steps=1, per_device_batch_size=4, max_length=64)
+    full = pd.DataFrame({"question_id": held["question_id"], "split": "heldout", "kind": "sampled",
+                         "r_chosen": 1.0, "r_rejected": 0.0, "chosen_pass_rate": 1.0, "rejected_pass_rate": 0.0,
+                         "correct": True})
+    curve = rmod.learning_curve(train, held, str(tiny_model_dir), tmp_path / "curve", config, fractions=(0.25, 0.5),
+                                full=full, full_steps=4)
+    assert list(curve.columns) == schemas.LEARNING_CURVE.column_names
+    assert curve["train_pairs"].tolist() == [4, 8, 16] and curve["pairs"].tolist() == [6, 6, 6]
+    assert curve["accuracy"].iloc[-1] == 1.0 and curve["steps"].tolist() == [1, 1, 4]
+    assert curve["accuracy"].between(0, 1).all() and (curve["ci_low"] <= curve["ci_high"]).all()
+    assert sorted(p.name for p in (tmp_path / "curve").iterdir()) == ["pairs-4.json", "pairs-8.json"]  # no weights
+    stamp = (tmp_path / "curve" / "pairs-4.json").stat().st_mtime_ns
+    again = rmod.learning_curve(train, held, str(tiny_model_dir), tmp_path / "curve", config, fractions=(0.25, 0.5),
+                                full=full, full_steps=4)
+    pd.testing.assert_frame_equal(again, curve)
+    assert (tmp_path / "curve" / "pairs-4.json").stat().st_mtime_ns == stamp  # reused, not retrained
+    other = rmod.learning_curve(train, held, str(tiny_model_dir), tmp_path / "curve", config, fractions=(0.25,),
+                                seed=1)
+    assert other["train_pairs"].tolist() == [4] and (tmp_path / "curve" / "pairs-4.json").stat().st_mtime_ns != stamp
+    with pytest.raises(ValueError, match="held-out pairs"):
+        rmod.learning_curve(train, held.head(0), str(tiny_model_dir), tmp_path / "c2", config)
+
+
+def test_origin_verdict_calls_a_gap_within_the_spread_no_preference():
+    pair_scores, programs = _probe_tables(ref_score=0.5, pass_score=0.7, fail_score=0.65)
+    programs = pd.concat([programs, programs.assign(sample=programs["sample"] + 10, pass_rate=0.5,
+                                                    score=[-1.0, 2.0, -1.5, 2.5, 0.0])], ignore_index=True)
+    verdict = rmod.origin_verdict(rmod.origin_scores(pair_scores, programs))
+    assert "no usable preference for correctness" in verdict and "source detector" not in verdict
