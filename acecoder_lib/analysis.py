@@ -160,6 +160,32 @@ def before_after(evals: pd.DataFrame) -> pd.DataFrame:
     return (evals.pivot_table(index="policy", columns="benchmark", values="correct", aggfunc="mean") * 100).round(1)
 
 
+def before_after_ci(evals: pd.DataFrame, base: str = "base", seed: int = 0) -> pd.DataFrame:
+    """Per (policy, benchmark): problems, greedy pass@1 with a bootstrap 95% CI over problems, and the change from
+    the ``base`` policy on the same problems with a paired bootstrap CI (resampling problems, both policies at
+    once): a change whose CI holds 0 is not distinguishable from no change."""
+    from .core.metrics import bootstrap_ci
+
+    rows = []
+    wide = evals.pivot_table(index=["benchmark", QUESTION_ID], columns="policy", values="correct", aggfunc="first")
+    for bench, g in wide.groupby(level="benchmark", sort=True):
+        for policy in [c for c in wide.columns if g[c].notna().any()]:
+            values = g[policy].dropna().astype(float).to_numpy()
+            lo, hi = bootstrap_ci(values, seed=seed) if len(values) > 1 else (float("nan"), float("nan"))
+            row = {"policy": policy, "benchmark": bench, "problems": len(values), "pass_at_1": values.mean(),
+                   "ci_low": lo, "ci_high": hi, "change": float("nan"), "change_ci_low": float("nan"),
+                   "change_ci_high": float("nan")}
+            if policy != base and base in g:
+                both = g[[base, policy]].dropna().astype(float).to_numpy()
+                diff = both[:, 1] - both[:, 0]
+                row["change"] = float(diff.mean()) if len(diff) else float("nan")
+                if len(diff) > 1:
+                    row["change_ci_low"], row["change_ci_high"] = bootstrap_ci(diff, seed=seed)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["policy", "benchmark", "problems", "pass_at_1", "ci_low", "ci_high", "change",
+                                       "change_ci_low", "change_ci_high"])
+
+
 def plot_before_after(evals: pd.DataFrame):
     """Greedy pass@1 per policy and benchmark, with a bootstrap 95% CI over problems."""
     import plotly.graph_objects as go

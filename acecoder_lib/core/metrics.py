@@ -75,3 +75,18 @@ def bootstrap_ci(values, stat: Callable = np.mean, n_boot: int = 1000, alpha: fl
         stats = np.array([stat(arr[i]) for i in idx], dtype=np.float64)
     low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2], axis=0)
     return float(low), float(high)
+
+
+def slope_ci(x, y, alpha: float = 0.05) -> tuple[float | None, float | None, float | None]:
+    """Least-squares slope of ``y`` on ``x`` and its (1 - alpha) t-interval; (None, None, None) with fewer than 3
+    finite points or no spread in ``x``. For a training curve: is the reward trending, and is 0 inside the CI?"""
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or np.ptp(x) == 0:
+        return None, None, None
+    fit = stats.linregress(x, y)
+    half = stats.t.ppf(1 - alpha / 2, len(x) - 2) * fit.stderr
+    return float(fit.slope), float(fit.slope - half), float(fit.slope + half)

@@ -379,7 +379,7 @@ BON_RESULTS = _register(Schema(
 # ---- p08_reinforcement_learning
 RL_STEPS = _register(Schema(
     name="08_rl_steps",
-    version=1,
+    version=2,
     doc="One row per (reward type, optimisation step): rewards, rule pass rate, lengths, time split.",
     columns=(
         Column("reward", "str", doc="rule | reward_model | mix: what the policy was trained on"),
@@ -390,6 +390,9 @@ RL_STEPS = _register(Schema(
         Column("mean_length", "float", doc="mean completion length in tokens"),
         Column("no_code_frac", "float", doc="share of completions with no extractable code"),
         Column("kl", "float", nullable=True),
+        Column("nonzero_advantage_share", "float", nullable=True,
+               doc="share of the step's groups (one prompt's samples) whose rewards differ: 1 - trl's "
+                   "frac_reward_zero_std; a group of equal rewards has zero advantage and teaches nothing"),
         Column("generation_s", "float"), Column("reward_s", "float"), Column("optimisation_s", "float"),
         Column("step_s", "float"),
     ),

@@ -66,6 +66,37 @@ class RLConfig:
     mix_weight: float = 0.5             # rule weight in "mix"
 
 
+SELECTIONS = ("hard", "mixed")
+
+
+def rl_questions(questions: pd.DataFrame, programs: pd.DataFrame, hard: pd.DataFrame, how: str = "hard",
+                 limit: int = 0) -> pd.DataFrame:
+    """The train questions RL trains on (rows of ``03_questions``), first ``limit`` (0: all):
+
+    - ``hard``: the paper's subset (``05_hard``: mean pass rate at most the median, spread at least the median);
+    - ``mixed``: questions whose phase-04 samples pass every test sometimes but not always, so the all-pass rule's
+      reward differs within a group of samples (a group of equal rewards has zero advantage: no gradient), the
+      share closest to 1/2 first. For a weak policy the paper's subset is mostly questions it never solves.
+    Held-out questions are never chosen."""
+    if how not in SELECTIONS:
+        raise ValueError(f"RL question selection must be one of {SELECTIONS}, got {how!r}")
+    train = questions[questions["split"] == "train"] if "split" in questions else questions
+    if how == "hard":
+        chosen = train[train[QUESTION_ID].isin(set(hard[QUESTION_ID]))]
+    else:
+        solved = ((programs["n_passed"] == programs["n_tests"]) & (programs["n_tests"] > 0)).groupby(
+            programs[QUESTION_ID]).mean()
+        mixed = solved[(solved > 0) & (solved < 1)]
+        order = (mixed - 0.5).abs().sort_values(kind="stable").index
+        chosen = train.set_index(QUESTION_ID).reindex([q for q in order if q in set(train[QUESTION_ID])])
+        chosen = chosen.reset_index()
+    if chosen.empty:
+        raise ValueError(f"no train question fits the {how!r} selection"
+                         + (": no question has samples that pass everything and samples that do not; try 'hard'"
+                            if how == "mixed" else ": phase 05 found no hard questions; try 'mixed'"))
+    return (chosen.head(limit) if limit else chosen).reset_index(drop=True)
+
+
 def rl_dataset(questions: pd.DataFrame, tokenizer, n_tests_shown: int = 2,
                time_limits: dict[str, list[float]] | None = None):
     """A ``datasets.Dataset``: ``prompt`` (chat template + prefill, a string), ``tests``, ``entry_point``,
@@ -147,6 +178,22 @@ class _Timing:
         model.generate = timed_generate
 
 
+def reward_trend(steps: pd.DataFrame) -> pd.DataFrame:
+    """Per reward type: steps, the mean share of groups with reward variance (non-zero advantage), and the slope of
+    the training reward over steps with its 95% t-interval (``core.metrics.slope_ci``; None under 3 steps)."""
+    from ..core.metrics import slope_ci
+
+    rows = []
+    for reward, g in steps.groupby("reward", sort=False):
+        slope, lo, hi = slope_ci(g["step"], g["train_reward"])
+        share = g["nonzero_advantage_share"].dropna() if "nonzero_advantage_share" in g else pd.Series(dtype=float)
+        rows.append({"reward": reward, "steps": len(g),
+                     "nonzero_advantage_share": float(share.mean()) if len(share) else float("nan"),
+                     "steps_with_no_gradient": int((share == 0).sum()),
+                     "reward_slope": slope, "slope_ci_low": lo, "slope_ci_high": hi})
+    return pd.DataFrame(rows)
+
+
 def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward_names: list[str]) -> pd.DataFrame:
     """``08_rl_steps`` rows from trl's log history (one entry per step at logging_steps=1) and the timer."""
     times = {t["step"]: t for t in timing}
@@ -162,6 +209,7 @@ def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward
                      "mean_length": float(e.get("completions/mean_length", float("nan"))),
                      "no_code_frac": float(e.get(f"{rule}/no_code_frac", float("nan"))),
                      "kl": float(e.get("kl", float("nan"))),
+                     "nonzero_advantage_share": 1.0 - float(e.get("frac_reward_zero_std", float("nan"))),
                      **{k: float(t.get(k, float("nan")))
                         for k in ("generation_s", "reward_s", "optimisation_s", "step_s")}})
     return pd.DataFrame(rows, columns=RL_STEPS.column_names)

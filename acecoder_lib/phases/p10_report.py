@@ -223,21 +223,6 @@ def _share(mask) -> float | None:
     return float(mask.mean()) if len(mask) else None
 
 
-def _slope_ci(x, y) -> tuple[float | None, float | None, float | None]:
-    """Least-squares slope of y on x with its 95% t-interval (None where fewer than 3 points or no spread)."""
-    import numpy as np
-    from scipy import stats
-
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3 or np.ptp(x) == 0:
-        return None, None, None
-    fit = stats.linregress(x, y)
-    half = stats.t.ppf(0.975, len(x) - 2) * fit.stderr
-    return float(fit.slope), float(fit.slope - half), float(fit.slope + half)
-
-
 def headline_metrics(run: str) -> dict:
     """The run's headline numbers in the fixed layout of ``figures/<RUN_NAME>/metrics.json`` (issue 15: a script
     can check them): a key whose phase did not run, or whose figure this run does not record, is None and
@@ -247,6 +232,7 @@ def headline_metrics(run: str) -> dict:
 
     from ..analysis import pair_accuracy
     from ..core import paths
+    from ..core.metrics import slope_ci
     from ..core.splits import is_usable
 
     out: dict = {"run": run, "wall_seconds": None, "wall_span_seconds": None, "pairs": None,
@@ -296,15 +282,19 @@ def headline_metrics(run: str) -> dict:
     if steps is not None and evals is not None:
         first = steps["reward"].iloc[0]
         mine = steps[steps["reward"] == first]
-        slope, lo, hi = _slope_ci(mine["step"], mine["train_reward"])
+        slope, lo, hi = slope_ci(mine["step"], mine["train_reward"])
         held = evals[evals["benchmark"] == "heldout"]
         before = held[held["policy"] == "base"]["correct"]
         after = held[held["policy"] == f"rl-{first}"]["correct"]
-        out["rl"] = {"reward": str(first), "steps": int(len(mine)), "nonzero_advantage_share": None,
+        share = mine["nonzero_advantage_share"] if "nonzero_advantage_share" in mine else pd.Series(dtype=float)
+        share = share.dropna()
+        out["rl"] = {"reward": str(first), "steps": int(len(mine)),
+                     "nonzero_advantage_share": float(share.mean()) if len(share) else None,
                      "reward_slope": slope, "reward_slope_ci_low": lo, "reward_slope_ci_high": hi,
                      "heldout_questions": int(len(before)), "heldout_before": _share(before.astype(float)),
                      "heldout_after": _share(after.astype(float))}
-        missing["rl.nonzero_advantage_share"] = "08_rl_steps does not record per-group reward variance yet"
+        if not len(share):
+            missing["rl.nonzero_advantage_share"] = "trl logged no frac_reward_zero_std for these steps"
     difficulty = _read(run, "09_difficulty")
     if difficulty is not None and len(difficulty) > 2:
         rho = difficulty["predicted_pass_rate"].corr(difficulty["true_pass_rate"], method="spearman")

@@ -191,3 +191,49 @@ def test_bf16_rl_keeps_fp32_master_weights_at_the_paper_learning_rate(dataset, t
     assert {after[k].dtype for k in dense} == {torch.float32}
     moved = sum(int((after[k] != before[k].to(after[k].dtype)).sum()) for k in dense)
     assert moved / sum(after[k].numel() for k in dense) > 0.9
+
+
+def _programs_for(solved: dict[str, list[bool]]) -> pd.DataFrame:
+    rows = [{"question_id": q, "sample": i, "n_tests": 2, "n_passed": 2 if ok else 1}
+            for q, flags in solved.items() for i, ok in enumerate(flags)]
+    return pd.DataFrame(rows)
+
+
+def test_rl_questions_mixed_takes_sometimes_solved_train_questions_closest_to_half_first():
+    questions = pd.DataFrame({"question_id": ["a", "b", "c", "d", "e"], "question": list("ABCDE"),
+                              "tests": [["assert 1"]] * 5, "entry_point": ["f"] * 5,
+                              "split": ["train", "train", "train", "train", "heldout"]})
+    programs = _programs_for({"a": [True, False, False, False], "b": [True, True, False, False],
+                              "c": [False] * 4, "d": [True] * 4, "e": [True, False]})
+    hard = pd.DataFrame({"question_id": ["c", "e"]})
+    mixed = rl.rl_questions(questions, programs, hard, "mixed")
+    assert mixed["question_id"].tolist() == ["b", "a"]  # c never, d always solved; e is held out
+    assert rl.rl_questions(questions, programs, hard, "mixed", limit=1)["question_id"].tolist() == ["b"]
+    assert rl.rl_questions(questions, programs, hard, "hard")["question_id"].tolist() == ["c"]
+    with pytest.raises(ValueError, match="no question has samples that pass everything"):
+        rl.rl_questions(questions, _programs_for({"c": [False] * 4}), hard, "mixed")
+    with pytest.raises(ValueError, match="selection must be one of"):
+        rl.rl_questions(questions, programs, hard, "easy")
+
+
+def test_steps_record_the_share_of_groups_with_reward_variance_and_the_trend():
+    log = [{"step": s, "reward": r, "frac_reward_zero_std": z, "rewards/rule_all_pass/mean": r}
+           for s, r, z in ((1, 0.1, 0.75), (2, 0.2, 0.5), (3, 0.3, 0.25), (4, 0.4, 1.0))]
+    steps = rl.steps_frame("rule", log, [], ["rule_all_pass"])
+    assert steps["nonzero_advantage_share"].tolist() == [0.25, 0.5, 0.75, 0.0]
+    trend = rl.reward_trend(steps).iloc[0]
+    assert trend["nonzero_advantage_share"] == pytest.approx(0.375) and trend["steps_with_no_gradient"] == 1
+    assert trend["reward_slope"] == pytest.approx(0.1) and trend["slope_ci_low"] <= 0.1 <= trend["slope_ci_high"]
+    short = rl.reward_trend(steps.head(2)).iloc[0]
+    assert short["reward_slope"] is None or short["reward_slope"] != short["reward_slope"]
+
+
+def test_before_after_ci_pairs_the_problems():
+    from acecoder_lib import analysis
+
+    evals = pd.DataFrame({"policy": ["base"] * 4 + ["rl-rule"] * 4, "question_id": list("wxyz") * 2,
+                          "benchmark": ["heldout"] * 8, "correct": [0, 0, 1, 1, 1, 0, 1, 1]})
+    table = analysis.before_after_ci(evals).set_index("policy")
+    assert table.loc["base", "pass_at_1"] == 0.5 and table.loc["rl-rule", "pass_at_1"] == 0.75
+    assert table.loc["rl-rule", "change"] == 0.25 and table.loc["rl-rule", "change_ci_low"] <= 0.25
+    assert table.loc["base", "change"] != table.loc["base", "change"]  # NaN: base is the reference

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from acecoder_lib.core import io, schemas
+from acecoder_lib.core import io, metrics, schemas
 from acecoder_lib.phases import p10_report as report
 
 
@@ -57,7 +57,7 @@ def test_headline_metrics_keep_their_layout_on_a_partial_run(monkeypatch, tmp_pa
 
 
 def test_reward_slope_ci_is_a_t_interval_and_needs_three_steps():
-    slope, lo, hi = report._slope_ci([1, 2, 3, 4], [0.1, 0.2, 0.25, 0.4])
+    slope, lo, hi = metrics.slope_ci([1, 2, 3, 4], [0.1, 0.2, 0.25, 0.4])
     assert slope == pytest.approx(0.095) and lo < slope < hi and lo > 0
-    assert report._slope_ci([1, 2], [0.0, 1.0]) == (None, None, None)
-    assert report._slope_ci([1, 1, 1], [0.0, 1.0, 0.5]) == (None, None, None)
+    assert metrics.slope_ci([1, 2], [0.0, 1.0]) == (None, None, None)
+    assert metrics.slope_ci([1, 1, 1], [0.0, 1.0, 0.5]) == (None, None, None)
