@@ -226,8 +226,9 @@ def _share(mask) -> float | None:
 def headline_metrics(run: str) -> dict:
     """The run's headline numbers in the fixed layout of ``figures/<RUN_NAME>/metrics.json`` (issue 15: a script
     can check them): a key whose phase did not run, or whose figure this run does not record, is None and
-    ``missing`` says why. ``wall_seconds`` sums the batch runner's per-notebook seconds; ``wall_span_seconds`` is
-    first start to last finish, so the two agree only for a run made in one sitting."""
+    ``missing`` says why. ``wall_seconds`` sums the batch runner's per-notebook seconds of the notebooks finished so
+    far (called from notebook 10, all but its own ~30 s); ``wall_span_seconds`` is first start to last finish, so
+    the two agree only for a run made in one sitting."""
     from datetime import datetime
 
     from ..analysis import pair_accuracy

@@ -194,7 +194,17 @@ def test_close_leaves_nothing_behind():
         eng.run([ADD], [["assert 1"]])
 
 
-def test_keyboard_interrupt_in_parent_cleans_up():
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for one test. A process started as a background job of a non-interactive shell
+    (``cmd &`` in a script) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all;
+    Ctrl-C in a terminal, which the test stands for, has one."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_keyboard_interrupt_in_parent_cleans_up(python_sigint):
     kids = _children(os.getpid())
     eng = ExecutionEngine(workers=2, config=ExecConfig(test_timeout_s=5.0))
     uids = set(eng.sandbox_uids)
