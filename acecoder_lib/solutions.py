@@ -141,6 +141,31 @@ def reference_limits(references, tests, engine, mode: str = "calibrated", floor_
     return out, calibrated
 
 
+def passed_on_question_tests(question_ids, programs, tests: dict, references: dict, engine, mode: str = "calibrated",
+                             floor_s: float = CALIBRATED_FLOOR_S, factor: float = CALIBRATED_FACTOR,
+                             fixed_s: float = 1.0) -> list[list[int]]:
+    """Pass mask of ``programs[i]`` on ``tests[question_ids[i]]`` (question_id -> asserts; tests the policy wrote,
+    with no oracle time), each test under a CPU limit calibrated once per question on ``references.get(qid)``
+    (``reference_limits``: ``mode``, ``floor_s``, ``factor``, ``fixed_s``). A row whose question has no tests gets
+    []. Phases 07 (generated tests for test-majority) and 09 (the llm test pool) share it."""
+    question_ids, programs = list(question_ids), list(programs)
+    if len(question_ids) != len(programs):
+        raise ValueError(f"{len(question_ids)} question ids for {len(programs)} programs; they must pair up")
+    qids = [q for q in dict.fromkeys(question_ids) if tests.get(q)]
+    out: list[list[int]] = [[] for _ in programs]
+    if not qids:
+        return out
+    limits, _ = reference_limits([references.get(q, "") for q in qids], [list(tests[q]) for q in qids], engine, mode,
+                                 floor_s=floor_s, factor=factor, fixed_s=fixed_s)
+    per_question = dict(zip(qids, limits))
+    rows = [i for i, q in enumerate(question_ids) if q in per_question]
+    results = engine.run([programs[i] for i in rows], [list(tests[question_ids[i]]) for i in rows],
+                         time_limits=[per_question[question_ids[i]] for i in rows])
+    for i, res in zip(rows, results):
+        out[i] = [int(v == "pass") for v in res.verdicts]
+    return out
+
+
 def _first_failure(result) -> str:
     """'verdict: error text' of the first test that did not pass ('' when all passed)."""
     for verdict, err in zip(result.verdicts, result.errors):

@@ -323,10 +323,16 @@ def training_fingerprint(pairs: pd.DataFrame, base: str, config: RMTrainConfig,
     h = hashlib.sha256(json.dumps({"base": str(base), "config": asdict(config)}, sort_keys=True).encode())
     for frame in (pairs, eval_pairs):
         if frame is not None:
-            for row in zip(frame["prompt"], frame[CHOSEN], frame[REJECTED]):
-                h.update("\x1f".join(row).encode() + b"\x1e")
+            _hash_pairs(h, frame)
         h.update(b"\x1d")
     return h.hexdigest()[:16]
+
+
+def _hash_pairs(h, pairs: pd.DataFrame):
+    """Feed each pair's prompt, chosen and rejected text to the hash ``h`` (separated, so no two tables collide)."""
+    for row in zip(pairs["prompt"], pairs[CHOSEN], pairs[REJECTED]):
+        h.update("\x1f".join(row).encode() + b"\x1e")
+    return h
 
 
 def train_or_load(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: RMTrainConfig | None = None,
@@ -369,9 +375,7 @@ def learning_curve(train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame, base: st
     if not len(eval_pairs):
         raise ValueError("the learning curve needs held-out pairs to score")
     order = train_pairs.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    eval_key = hashlib.sha256("\x1e".join(f"{p}\x1f{c}\x1f{r}" for p, c, r in
-                                          zip(eval_pairs["prompt"], eval_pairs[CHOSEN], eval_pairs[REJECTED]))
-                              .encode()).hexdigest()[:16]
+    eval_key = _hash_pairs(hashlib.sha256(), eval_pairs).hexdigest()[:16]
     rows = []
 
     def add(scored: pd.DataFrame, n: int, fraction: float, steps: int):

@@ -40,7 +40,7 @@ from ..core.schemas import (
 )
 from ..execution import split_test_code
 from ..execution.engine import CALIBRATED_FACTOR, CALIBRATED_FLOOR_S
-from ..solutions import messages_for, reference_limits, sample_programs
+from ..solutions import messages_for, passed_on_question_tests, reference_limits, sample_programs
 
 PAPER_TEMPERATURE = 1.0  # PAPER_FACTS S6: top-p sampling at temperature 1.0
 REFERENCE = "reference"
@@ -134,18 +134,10 @@ def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.D
                                         list(executed[PROGRAM].iloc[idx]), batch_size=rm_batch_size)
     executed["rm_score"] = scores
     gen = dict(zip(generated[QUESTION_ID], generated[TESTS].map(list))) if generated is not None else {}
-    tests = [gen.get(q, []) for q in executed[QUESTION_ID]]
-    if any(tests):
-        qids = [q for q in problems[QUESTION_ID] if gen.get(q)]
-        refs = dict(zip(problems[QUESTION_ID], problems[REFERENCE])) if REFERENCE in problems else {}
-        limits, _ = reference_limits([refs.get(q, "") for q in qids], [gen[q] for q in qids], engine, time_limits,
-                                     floor_s=floor_s, factor=factor, fixed_s=fixed_s)
-        per_question = dict(zip(qids, limits))
-        results = engine.run(executed[PROGRAM].tolist(), tests,
-                             time_limits=[per_question.get(q, []) for q in executed[QUESTION_ID]])
-        executed["generated_passed"] = [[int(v == "pass") for v in r.verdicts] for r in results]
-    else:
-        executed["generated_passed"] = [[] for _ in range(len(executed))]
+    refs = dict(zip(problems[QUESTION_ID], problems[REFERENCE])) if REFERENCE in problems else {}
+    executed["generated_passed"] = passed_on_question_tests(executed[QUESTION_ID], executed[PROGRAM], gen, refs, engine,
+                                                            time_limits, floor_s=floor_s, factor=factor,
+                                                            fixed_s=fixed_s)
     return executed[BON_SAMPLES.column_names].reset_index(drop=True)
 
 

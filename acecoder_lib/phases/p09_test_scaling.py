@@ -66,22 +66,16 @@ def llm_pool(programs: pd.DataFrame, generated: pd.DataFrame, engine, references
     program passing ALL of phase 03's tests (none of which the generated tests saw). Each generated test's CPU limit
     is calibrated on the question's reference (``references``: question_id -> program; ``solutions.reference_limits``:
     max(floor, factor x its time) where the reference passes the test, ``fixed_s`` elsewhere)."""
-    from ..solutions import reference_limits
+    from ..solutions import passed_on_question_tests
 
     tests = dict(zip(generated[QUESTION_ID], generated["tests"].map(list)))
     rows_in = programs[programs[QUESTION_ID].map(lambda q: bool(tests.get(q)))]
     if rows_in.empty:
         return pd.DataFrame(columns=TEST_POOL.column_names)
-    qids = list(dict.fromkeys(rows_in[QUESTION_ID]))
-    refs = references or {}
-    limits, _ = reference_limits([refs.get(q, "") for q in qids], [tests[q] for q in qids], engine, time_limits,
-                                 floor_s=floor_s, factor=factor, fixed_s=fixed_s)
-    per_question = dict(zip(qids, limits))
-    results = engine.run(rows_in["program"].tolist(), [tests[q] for q in rows_in[QUESTION_ID]],
-                         time_limits=[per_question[q] for q in rows_in[QUESTION_ID]])
+    passed = passed_on_question_tests(rows_in[QUESTION_ID], rows_in["program"], tests, references or {}, engine,
+                                      time_limits, floor_s=floor_s, factor=factor, fixed_s=fixed_s)
     return pd.DataFrame({"source": "llm", QUESTION_ID: rows_in[QUESTION_ID].to_numpy(),
-                         "sample": rows_in["sample"].astype(int).to_numpy(),
-                         "selection_passed": [[int(v == "pass") for v in r.verdicts] for r in results],
+                         "sample": rows_in["sample"].astype(int).to_numpy(), "selection_passed": passed,
                          "correct": (rows_in["n_passed"] == rows_in["n_tests"]).to_numpy()})[TEST_POOL.column_names]
 
 
