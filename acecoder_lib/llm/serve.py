@@ -90,6 +90,10 @@ def _params(body: dict) -> dict:
         stop = [stop]
     if stop is not None and (not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop)):
         raise ValueError(f"stop must be a non-empty string or a list of them, got {stop!r}")
+    response_format = body.get("response_format")
+    if response_format not in (None, {"type": "text"}):
+        raise ValueError(f"response_format {response_format!r} is not supported: this server runs the transformers "
+                         "backend, which has no constrained decoding (vLLM's server has it)")
     return dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_tokens, seed=seed, stop=stop or None)
 
 

@@ -48,14 +48,19 @@ PAPER_TEMPERATURE = 0.7
 
 def llm_synthesize(seeds: pd.DataFrame, backend, cache: CompletionCache, namespace: str,
                    temperature: float = PAPER_TEMPERATURE, max_new_tokens: int = 2048, batch_size: int = 8,
-                   seed: int = 0, progress=None, return_answers: bool = False):
+                   seed: int = 0, progress=None, return_answers: bool = False, json_schema: bool = False):
     """One ``02_questions`` row per seed from the LLM's JSON answers (see module docstring); with
-    ``return_answers``, also the raw answer texts, in seed order (for display; they are in the cache too)."""
+    ``return_answers``, also the raw answer texts, in seed order (for display; they are in the cache too).
+    ``json_schema``: decode under ``prompts.SYNTHESIS_SCHEMA`` (tests must be assert strings; vllm/openai only)."""
+    if json_schema and not getattr(backend, "supports_json_schema", False):  # before any call: not a row error
+        raise ValueError(f"json_schema=True needs a backend that constrains decoding (vllm or openai); "
+                         f"{getattr(backend, 'kind', type(backend).__name__)} cannot")
     messages = [prompts.synthesis_messages(row.code, row.instruction or "") for row in seeds.itertuples()]
     failures: dict[int, str] = {}
+    extra = {"json_schema": prompts.SYNTHESIS_SCHEMA} if json_schema else {}  # unset keeps older cache keys valid
     answers = cached_generate(backend, messages, cache, namespace=namespace, batch_size=batch_size,
                               progress=progress, failures=failures, n=1, temperature=temperature,
-                              max_new_tokens=max_new_tokens, seed=seed)
+                              max_new_tokens=max_new_tokens, seed=seed, **extra)
     rows = []
     for i, (row, [answer]) in enumerate(zip(seeds.itertuples(), answers)):
         parsed = parse_synthesis(answer)

@@ -256,7 +256,8 @@ def headline_metrics(run: str) -> dict:
     questions = _read(run, "02_questions")
     if questions is not None:
         llm = questions[questions["method"] == "llm"]
-        out["llm_synthesis_usable_share"] = _share(is_usable(llm)) if len(llm) else None
+        # usable: parsed, with at least the 5 asserts the filter needs to keep a question (paper S3)
+        out["llm_synthesis_usable_share"] = _share(is_usable(llm) & llm["tests"].map(len).ge(5)) if len(llm) else None
         if not len(llm):
             missing["llm_synthesis_usable_share"] = "phase 02 ran no LLM synthesis"
     report = _read(run, "03_filter_report")

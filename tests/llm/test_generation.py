@@ -208,6 +208,9 @@ def test_serve_rejects_bad_requests(serve_url):
     with pytest.raises(BackendError, match="HTTP 404"):
         client.generate([ADD], max_new_tokens=4)
     assert time.perf_counter() - t0 < 5  # a 404 is not retried
+    r = requests.post(serve_url + "/chat/completions", json={"messages": ADD, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}}, timeout=30)
+    assert r.status_code == 400 and "no constrained decoding" in r.text  # refused, never silently ignored
 
 
 SERVED = "smollm2-135m-instruct"
@@ -453,6 +456,38 @@ def test_openai_retries_with_backoff_and_instruction_prefill():
         assert _Flaky.calls[-1][2] == "Bearer k" and client.last_usage.completion_tokens == 4
     finally:
         server.shutdown()
+
+
+def test_openai_sends_a_json_schema_as_response_format():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _Flaky.calls = [None, None]  # no 503s this time
+        client = OpenAIBackend("m", base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="k")
+        client.generate([ADD], n=2, temperature=0.7, json_schema={"type": "object"})
+        fmt = _Flaky.calls[-1][1]["response_format"]
+        assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"] == {"type": "object"}
+        with pytest.raises(BackendError, match="needs a chat prompt"):
+            client.generate(["def f():"], json_schema={"type": "object"})
+    finally:
+        server.shutdown()
+
+
+def test_json_schema_is_refused_by_a_backend_that_cannot_constrain(tiny_backend):
+    with pytest.raises(BackendError, match="cannot constrain its output to a JSON schema"):
+        tiny_backend.generate([ADD], max_new_tokens=4, json_schema={"type": "object"})
+
+
+@pytest.mark.vllm
+def test_vllm_json_schema_holds_the_answer_to_the_synthesis_format(vllm_backend):
+    from acecoder_lib.llm import prompts
+
+    messages = prompts.synthesis_messages("def add(a, b):\n    return a + b", "Add two numbers.")
+    [held] = vllm_backend.generate([messages], max_new_tokens=400, temperature=0.7, seed=1,
+                                   json_schema=prompts.SYNTHESIS_SCHEMA)[0]
+    answer = json.loads(held)  # (a cut answer would not parse: 400 tokens hold a question and a few asserts)
+    assert set(answer) == {"question", "tests"} and isinstance(answer["question"], str)
+    assert 1 <= len(answer["tests"]) <= 25 and all(t.startswith("assert ") for t in answer["tests"])
 
 
 @pytest.mark.slow

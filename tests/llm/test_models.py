@@ -13,6 +13,7 @@ import time
 import pytest
 
 from acecoder_lib.core import hub, paths
+from acecoder_lib.core.profiles import load_profile
 from acecoder_lib.llm import models
 
 
@@ -302,3 +303,15 @@ def test_qwen_05b_builds_untied_and_answers_like_its_gguf():
     assert config["model_type"] == "qwen2" and config["tie_word_embeddings"] is False
     assert 600e6 < meta["parameters"] < 660e6 and meta["sha256"] == models.SPLIT_GGUFS[models.QWEN_05B].sha256
     assert len(meta["greedy_check_tokens"]) == 24  # the saved copy matched the GGUF-loaded model at build time
+
+
+def test_packaged_models_are_the_split_models_a_profile_names():
+    extra = ["qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct"]
+    profile = {"notebooks": {"00_setup": {"POLICY_MODEL": "smollm2-135m-instruct", "EXTRA_MODELS": extra},
+                             "02_synthesize_tests": {"LLM_MODEL": "qwen2.5-coder-0.5b-instruct", "LLM_SAMPLE": 4},
+                             "03_filter_tests": {"PROXY_MODEL": "gpt-4o-mini"}}}
+    # first-use order, once each; the embedded model and a hosted name need no parts
+    assert models.packaged_models(profile) == ["qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct"]
+    assert models.packaged_models(load_profile("smoke")) == []
+    assert models.packaged_models(load_profile("default")) == [models.QWEN_05B]
+    assert models.main(["needed", "default"]) == 0
