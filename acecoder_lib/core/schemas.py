@@ -429,7 +429,8 @@ SCALING_CURVES = _register(Schema(
 DIFFICULTY = _register(Schema(
     name="09_difficulty",
     version=1,
-    doc="Estimated difficulty per question (k-fold ridge on the question text) next to phase 04's true pass rate.",
+    doc="Estimated difficulty per question (k-fold ridge on cheap signals of the samples or the question text) next to "
+        "phase 04's true pass rate.",
     columns=(Column(QUESTION_ID, "str"), Column("true_pass_rate", "float"), Column("predicted_pass_rate", "float"),
              Column("difficulty", "float", doc="1 - predicted_pass_rate")),
 ))

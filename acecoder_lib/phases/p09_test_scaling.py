@@ -14,9 +14,12 @@ is judged by tests it was NOT selected with. Two test sources:
   (phase 02) selects, the other half judges. These are reference-verified, so the curve they draw is what a strong
   generator would give; the 135M model's own tests are far weaker, and the notebook reports both.
 
-Difficulty is estimated without looking at the ground truth of the question itself: a ridge regression on hashed
-word features of the question text, trained by k-fold on the other questions' mean pass rates (phase 04), gives a
-predicted pass rate; difficulty = 1 - prediction. The allocator gives every question one test, then hands each
+Difficulty is estimated without looking at the ground truth of the question itself: a ridge regression, trained by
+k-fold on the other questions' mean pass rates (phase 04), gives a predicted pass rate; difficulty = 1 - prediction.
+Its features (``features=``): ``samples`` (the default), signals of the policy's own samples that cost no test:
+the share that gave extractable code, the share of distinct programs (a policy unsure of a question writes many
+different programs: self-consistency), their mean log length, and the log length of the question's reference;
+``text``, hashed words of the question; ``both``. The allocator gives every question one test, then hands each
 further test to the question with the highest difficulty / tests-so-far (harder first, diminishing returns);
 ``compare_allocations`` feeds it the percentile rank of the estimated difficulty (only the order is trusted).
 """
@@ -114,13 +117,54 @@ def _features(texts: list[str], dim: int = 512) -> np.ndarray:
     return np.log1p(x)
 
 
+SAMPLE_SIGNALS = ("extracted_share", "distinct_share", "log_program_chars", "log_reference_chars")
+
+
+def sample_signals(questions: pd.DataFrame, programs: pd.DataFrame) -> pd.DataFrame:
+    """Per question (index question_id), the cheap signals of ``SAMPLE_SIGNALS``: read off the policy's samples and
+    the question, with no test run (phase 04's verdicts are not looked at)."""
+    g = programs.groupby(QUESTION_ID)
+    program = programs["program"].fillna("")
+    out = pd.DataFrame({
+        "extracted_share": programs.assign(ok=programs["extraction"].eq("ok")).groupby(QUESTION_ID)["ok"].mean(),
+        "distinct_share": g["program"].agg(lambda p: p.fillna("").nunique() / max(1, len(p))),
+        "log_program_chars": np.log1p(program.str.len()).groupby(programs[QUESTION_ID]).mean(),
+    })
+    ref = questions.drop_duplicates(QUESTION_ID).set_index(QUESTION_ID)
+    chars = ref["reference"].fillna("").str.len() if "reference" in ref else pd.Series(0, index=ref.index)
+    out["log_reference_chars"] = np.log1p(chars.reindex(out.index).fillna(0).astype(float))
+    return out[list(SAMPLE_SIGNALS)]
+
+
+def signal_correlations(difficulty: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+    """Spearman of each cheap signal, and of the fitted prediction, with the true pass rate (the notebook's table)."""
+    truth = difficulty.set_index(QUESTION_ID)["true_pass_rate"]
+    rows = [{"signal": c, "spearman": float(signals[c].reindex(truth.index).corr(truth, method="spearman"))}
+            for c in signals.columns]
+    rows.append({"signal": "predicted_pass_rate (k-fold ridge)",
+                 "spearman": float(difficulty["predicted_pass_rate"].corr(difficulty["true_pass_rate"],
+                                                                          method="spearman"))})
+    return pd.DataFrame(rows)
+
+
 def predict_difficulty(questions: pd.DataFrame, programs: pd.DataFrame, folds: int = 5, alpha: float = 3.0,
-                       seed: int = 0) -> pd.DataFrame:
-    """Per question: ``true_pass_rate`` (phase 04's mean), ``predicted_pass_rate`` (k-fold ridge on the question
-    text: each question's prediction comes from a model that never saw it) and ``difficulty`` = 1 - predicted."""
+                       seed: int = 0, features: str = "samples") -> pd.DataFrame:
+    """Per question: ``true_pass_rate`` (phase 04's mean), ``predicted_pass_rate`` (k-fold ridge on ``features``:
+    samples | text | both, see the module docstring; each question's prediction comes from a model that never saw
+    it) and ``difficulty`` = 1 - predicted."""
+    if features not in ("samples", "text", "both"):
+        raise ValueError(f"features must be samples, text or both; got {features!r}")
     mean = programs.groupby(QUESTION_ID)["pass_rate"].mean()
     q = questions[questions[QUESTION_ID].isin(mean.index)].drop_duplicates(QUESTION_ID)
-    x = _features(q["question"].tolist())
+    parts = []
+    if features in ("text", "both"):
+        parts.append(_features(q["question"].tolist()))
+    if features in ("samples", "both"):
+        needed = {"program", "extraction"} - set(programs.columns)
+        if needed:
+            raise ValueError(f"features={features!r} needs the programs' columns {sorted(needed)}")
+        parts.append(sample_signals(q, programs).reindex(q[QUESTION_ID]).to_numpy(dtype=float))
+    x = np.hstack(parts)
     y = mean.loc[q[QUESTION_ID]].to_numpy()
     pred = np.full(len(q), y.mean() if len(y) else 0.0)
     if len(q) >= max(4, folds):

@@ -87,10 +87,48 @@ def test_difficulty_prediction_is_out_of_fold_and_learns_an_obvious_signal():
         qs.append({"question_id": f"q{i}", "question": text})
         rate = 0.05 if hard else 0.8
         progs += [{"question_id": f"q{i}", "pass_rate": float(np.clip(rate + rng.normal(0, 0.05), 0, 1))}] * 4
-    out = ts.predict_difficulty(pd.DataFrame(qs), pd.DataFrame(progs))
+    out = ts.predict_difficulty(pd.DataFrame(qs), pd.DataFrame(progs), features="text")
     hard_mask = out["question_id"].str[1:].astype(int) % 2 == 0
     assert out.loc[hard_mask, "difficulty"].mean() > out.loc[~hard_mask, "difficulty"].mean() + 0.3
     assert out["difficulty"].between(0, 1).all()
+
+
+def test_sample_signals_are_read_off_the_samples_without_running_tests():
+    programs = pd.DataFrame({"question_id": ["a"] * 4 + ["b"] * 2,
+                             "program": ["x=1", "x=1", "x=22", None, "y", "y"],
+                             "extraction": ["ok", "ok", "ok", "no_code", "ok", "ok"], "pass_rate": [0.0] * 6})
+    questions = pd.DataFrame({"question_id": ["a", "b"], "question": ["qa", "qb"], "reference": ["r" * 9, ""]})
+    sig = ts.sample_signals(questions, programs)
+    assert sig.loc["a", "extracted_share"] == 0.75 and sig.loc["b", "extracted_share"] == 1.0
+    assert sig.loc["a", "distinct_share"] == 0.75 and sig.loc["b", "distinct_share"] == 0.5  # "x=1", "x=22", ""
+    assert sig.loc["a", "log_program_chars"] == pytest.approx(np.mean(np.log1p([3, 3, 4, 0])))
+    assert sig.loc["a", "log_reference_chars"] == pytest.approx(np.log1p(9))
+    assert sig.loc["b", "log_reference_chars"] == 0
+
+
+def test_difficulty_from_samples_learns_that_a_scattered_policy_fails():
+    rng = np.random.default_rng(1)
+    qs, progs = [], []
+    for i in range(60):
+        hard = i % 2 == 0
+        qs.append({"question_id": f"q{i}", "question": "same text", "reference": "def f(): pass"})
+        for k in range(8):  # a hard question: 8 different programs, some unextractable; an easy one: 2 variants
+            program = f"def f():\n    return {k if hard else k % 2}"
+            progs.append({"question_id": f"q{i}", "program": program,
+                          "extraction": "no_code" if hard and k < 3 else "ok",
+                          "pass_rate": float(np.clip((0.1 if hard else 0.8) + rng.normal(0, 0.05), 0, 1))})
+    out = ts.predict_difficulty(pd.DataFrame(qs), pd.DataFrame(progs))  # features="samples"
+    hard_mask = out["question_id"].str[1:].astype(int) % 2 == 0
+    # the allocator trusts only the order (ridge shrinks the values towards the mean): every hard one ranks higher
+    assert out.loc[hard_mask, "difficulty"].min() > out.loc[~hard_mask, "difficulty"].max()
+    text_only = ts.predict_difficulty(pd.DataFrame(qs), pd.DataFrame(progs), features="text")
+    assert text_only["predicted_pass_rate"].nunique() <= 5  # the same text everywhere: only the fold means differ
+    table = ts.signal_correlations(out, ts.sample_signals(pd.DataFrame(qs), pd.DataFrame(progs)))
+    assert table.set_index("signal").loc["distinct_share", "spearman"] < -0.5
+    with pytest.raises(ValueError, match="samples, text or both"):
+        ts.predict_difficulty(pd.DataFrame(qs), pd.DataFrame(progs), features="magic")
+    with pytest.raises(ValueError, match="needs the programs' columns"):
+        ts.predict_difficulty(pd.DataFrame(qs), pd.DataFrame(progs).drop(columns="extraction"))
 
 
 def test_dynamic_differs_from_uniform_even_when_the_estimates_sit_close_together():
