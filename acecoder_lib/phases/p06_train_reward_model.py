@@ -144,6 +144,16 @@ def length_preference(pairs: pd.DataFrame, pair_scores: pd.DataFrame) -> pd.Data
                                                               accuracy=("accuracy", "mean"))
 
 
+def accuracy_verdicts(accuracy: pd.DataFrame) -> list[str]:
+    """A sentence per held-out kind of pair (``analysis.pair_accuracy`` rows by split and kind): accuracy, its CI,
+    and whether that CI clears chance (``core.metrics.verdict``)."""
+    from ..core.metrics import verdict
+
+    held = accuracy[accuracy[SPLIT] == "heldout"]
+    return [verdict(f"held-out {r.kind} pairs (n = {int(r.pairs)}): accuracy", r.accuracy, r.ci_low, r.ci_high, 0.5,
+                    "chance") for r in held.itertuples()] or ["no held-out pairs: the accuracy is not measured"]
+
+
 def origin_verdict(origins: pd.DataFrame, split: str = "heldout") -> str:
     """One sentence on ``origin_scores`` for ``split``, computed from its numbers (the notebook's conclusion)."""
     g = origins[origins[SPLIT] == split].set_index("origin")

@@ -141,6 +141,27 @@ def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.D
     return executed[BON_SAMPLES.column_names].reset_index(drop=True)
 
 
+def verdicts(results: pd.DataFrame, strategies=("reward_model", "test_majority")) -> list[str]:
+    """A sentence per benchmark and selecting strategy at the largest N (``07_results`` rows): its accuracy and CI
+    against the average pick of the same samples (``core.metrics.verdict``)."""
+    from ..core.metrics import verdict
+
+    if results.empty:
+        return ["no Best-of-N results"]
+    n = int(results["n"].max())
+    top = results[results["n"] == n].set_index(["benchmark", "strategy"])
+    out = []
+    for bench in top.index.get_level_values(0).unique():
+        if (bench, "average") not in top.index:
+            continue
+        average = float(top.loc[(bench, "average"), "accuracy"])
+        for strategy in [s for s in strategies if (bench, s) in top.index]:
+            r = top.loc[(bench, strategy)]
+            out.append(verdict(f"{bench} ({int(r['questions'])} questions), {strategy} Best-of-{n}",
+                               r["accuracy"], r["ci_low"], r["ci_high"], average, "the average pick"))
+    return out
+
+
 def _subsets(n_drawn: int, n: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     if n >= n_drawn:
         return [rng.permutation(n_drawn)]

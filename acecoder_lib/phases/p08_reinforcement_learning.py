@@ -178,6 +178,25 @@ class _Timing:
         model.generate = timed_generate
 
 
+def verdicts(trend: pd.DataFrame, changes: pd.DataFrame | None = None) -> list[str]:
+    """Sentences from the numbers: per reward type the share of groups with reward variance and the training reward's
+    slope against 0 (``reward_trend`` rows); per trained policy and benchmark the greedy pass@1 change from the base
+    against 0 (``analysis.before_after_ci`` rows)."""
+    from ..core.metrics import verdict
+
+    out = []
+    for r in trend.itertuples():
+        out.append(f"{r.reward}: {r.nonzero_advantage_share:.0%} of the groups had reward variance (a gradient), "
+                   f"{r.steps_with_no_gradient} of {r.steps} steps none")
+        out.append(verdict(f"{r.reward}: training reward slope per step", r.reward_slope, r.slope_ci_low,
+                           r.slope_ci_high, 0.0, "no trend", percent=False))
+    if changes is not None:
+        for r in changes[changes["change"].notna()].itertuples():
+            out.append(verdict(f"{r.policy} on {r.benchmark} ({int(r.problems)} problems): pass@1 {r.pass_at_1:.1%}, "
+                               "change from base", r.change, r.change_ci_low, r.change_ci_high, 0.0, "no change"))
+    return out
+
+
 def reward_trend(steps: pd.DataFrame) -> pd.DataFrame:
     """Per reward type: steps, the mean share of groups with reward variance (non-zero advantage), and the slope of
     the training reward over steps with its 95% t-interval (``core.metrics.slope_ci``; None under 3 steps)."""

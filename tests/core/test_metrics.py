@@ -90,3 +90,16 @@ def test_bootstrap_ci():
 def test_bootstrap_invalid(kwargs):
     with pytest.raises(ValueError):
         bootstrap_ci(**kwargs)
+
+
+def test_verdict_says_where_the_interval_lies():
+    from acecoder_lib.core.metrics import verdict
+
+    assert verdict("acc", 0.536, 0.357, 0.714, 0.5, "chance") == \
+        "acc 53.6% [35.7%, 71.4%]: not distinguishable from chance (50.0%)"
+    assert verdict("acc", 0.7, 0.6, 0.8, 0.5, "chance").endswith("above chance (50.0%)")
+    assert verdict("acc", 0.3, 0.2, 0.45, 0.5, "chance").endswith("below chance (50.0%)")
+    assert verdict("slope", -0.046, -0.134, 0.041, 0.0, "no trend", percent=False) == \
+        "slope -0.0460 [-0.1340, +0.0410]: not distinguishable from no trend (+0.0000)"
+    assert verdict("slope", 0.1, None, None, 0.0, "no trend", percent=False).endswith("too few points)")
+    assert verdict("acc", float("nan"), 0, 1, 0.5, "chance") == "acc: not measured"

@@ -345,3 +345,14 @@ def test_origin_verdict_calls_a_gap_within_the_spread_no_preference():
                                                     score=[-1.0, 2.0, -1.5, 2.5, 0.0])], ignore_index=True)
     verdict = rmod.origin_verdict(rmod.origin_scores(pair_scores, programs))
     assert "no usable preference for correctness" in verdict and "source detector" not in verdict
+
+
+def test_accuracy_verdicts_are_computed_from_the_held_out_rows():
+    acc = pd.DataFrame({"split": ["train", "heldout", "heldout"], "kind": ["sampled", "sampled", "reference"],
+                        "pairs": [50, 28, 10], "accuracy": [0.9, 0.464, 0.9], "ci_low": [0.8, 0.286, 0.7],
+                        "ci_high": [1.0, 0.643, 1.0]})
+    lines = rmod.accuracy_verdicts(acc)
+    assert lines == ["held-out sampled pairs (n = 28): accuracy 46.4% [28.6%, 64.3%]: not distinguishable from "
+                     "chance (50.0%)",
+                     "held-out reference pairs (n = 10): accuracy 90.0% [70.0%, 100.0%]: above chance (50.0%)"]
+    assert rmod.accuracy_verdicts(acc[acc["split"] == "train"]) == ["no held-out pairs: the accuracy is not measured"]

@@ -180,3 +180,15 @@ def test_phase_07_limits_never_time_out_a_correct_program_within_the_factor(engi
     floor_only = timed.assign(time_limits=[[0.005, 0.005]])  # without the calibration the slow program times out
     slow_only = bestofn.assemble(floor_only, samples.iloc[[1]], None, engine)
     assert slow_only["correct"].tolist() == [False]
+
+
+def test_verdicts_compare_the_selectors_with_the_average_pick_at_the_largest_n():
+    rows = [("heldout", "average", 8, 0.05, 0.0, 0.1), ("heldout", "reward_model", 8, 0.30, 0.15, 0.45),
+            ("heldout", "test_majority", 8, 0.08, 0.0, 0.2), ("heldout", "reward_model", 4, 0.9, 0.8, 1.0)]
+    results = pd.DataFrame(rows, columns=["benchmark", "strategy", "n", "accuracy", "ci_low", "ci_high"])
+    results["questions"] = 20
+    assert bestofn.verdicts(results) == [
+        "heldout (20 questions), reward_model Best-of-8 30.0% [15.0%, 45.0%]: above the average pick (5.0%)",
+        "heldout (20 questions), test_majority Best-of-8 8.0% [0.0%, 20.0%]: not distinguishable from the average "
+        "pick (5.0%)"]
+    assert bestofn.verdicts(results.head(0)) == ["no Best-of-N results"]

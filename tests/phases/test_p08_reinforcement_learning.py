@@ -237,3 +237,17 @@ def test_before_after_ci_pairs_the_problems():
     assert table.loc["base", "pass_at_1"] == 0.5 and table.loc["rl-rule", "pass_at_1"] == 0.75
     assert table.loc["rl-rule", "change"] == 0.25 and table.loc["rl-rule", "change_ci_low"] <= 0.25
     assert table.loc["base", "change"] != table.loc["base", "change"]  # NaN: base is the reference
+
+
+def test_verdicts_report_gradient_share_slope_and_change():
+    trend = pd.DataFrame([{"reward": "rule", "steps": 6, "nonzero_advantage_share": 0.5, "steps_with_no_gradient": 3,
+                           "reward_slope": 0.05, "slope_ci_low": 0.01, "slope_ci_high": 0.09}])
+    changes = pd.DataFrame([{"policy": "base", "benchmark": "heldout", "problems": 24, "pass_at_1": 0.0,
+                             "change": float("nan"), "change_ci_low": float("nan"), "change_ci_high": float("nan")},
+                            {"policy": "rule", "benchmark": "heldout", "problems": 24, "pass_at_1": 0.083,
+                             "change": 0.042, "change_ci_low": -0.04, "change_ci_high": 0.125}])
+    assert rl.verdicts(trend, changes) == [
+        "rule: 50% of the groups had reward variance (a gradient), 3 of 6 steps none",
+        "rule: training reward slope per step +0.0500 [+0.0100, +0.0900]: above no trend (+0.0000)",
+        "rule on heldout (24 problems): pass@1 8.3%, change from base 4.2% [-4.0%, 12.5%]: not distinguishable from "
+        "no change (0.0%)"]
