@@ -338,6 +338,56 @@ def write_metrics(run: str, publish: bool = False) -> list[Path]:
     return targets
 
 
+def metrics_markdown(metrics: dict, n: int | None = None) -> str:
+    """The README's results block, generated from a ``headline_metrics`` dict (``figures/default/metrics.json``):
+    a headline table, and Best-of-N at the largest N (or ``n``) per benchmark. Every figure comes from the dict, so
+    ``scripts/readme_metrics.py --check`` can tell when the README and the committed file disagree."""
+    def pct(v):
+        return "n/a" if v is None else f"{v:.1%}"
+
+    def ci(d):
+        return "n/a" if not d else f"{d['accuracy']:.1%} [{d['ci_low']:.1%}, {d['ci_high']:.1%}] (n = {d['n']})"
+
+    rl = metrics.get("rl") or {}
+    slope = rl.get("reward_slope")
+    rows = [
+        ("wall time of the chain, summed over notebooks", f"{metrics.get('wall_seconds')} s"),
+        ("LLM synthesis: usable questions (>= 5 asserts) per seed",
+         pct(metrics.get("llm_synthesis_usable_share"))),
+        ("proxy filter: questions kept (paper: 72%)", pct(metrics.get("proxy_kept_share"))),
+        ("preference pairs (paper rule)", str(metrics.get("pairs"))),
+        ("reward model, held-out sampled pairs", ci(metrics.get("rm_heldout_sampled"))),
+        ("RL (rule reward): groups with reward variance", pct(rl.get("nonzero_advantage_share"))),
+        ("RL: training-reward slope per step [95% CI]",
+         "n/a" if slope is None else f"{slope:+.3f} [{rl.get('reward_slope_ci_low'):+.3f}, "
+                                     f"{rl.get('reward_slope_ci_high'):+.3f}]"),
+        ("RL: greedy pass@1 on the held-out questions, before -> after",
+         "n/a" if rl.get("heldout_before") is None else
+         f"{rl['heldout_before']:.1%} -> {rl['heldout_after']:.1%} ({rl.get('heldout_questions')} questions)"),
+        ("difficulty estimate: Spearman with the true pass rate",
+         "n/a" if metrics.get("difficulty_spearman") is None else f"{metrics['difficulty_spearman']:.2f}"),
+    ]
+    out = ["| measure | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], ""]
+    bon = pd.DataFrame(metrics.get("best_of_n") or [])
+    if len(bon):
+        n = n or int(bon["n"].max())
+        top = bon[bon["n"] == n]
+        order = ["greedy", "average", "random", "reward_model", "test_majority", "oracle"]
+        out += [f"Best-of-{n}, accuracy [95% CI]:", "", "| strategy | " + " | ".join(sorted(top["benchmark"].unique()))
+                + " |", "|---|" + "---|" * top["benchmark"].nunique()]
+        for strategy in [s for s in order if s in set(top["strategy"])]:
+            cells = []
+            for bench in sorted(top["benchmark"].unique()):
+                r = top[(top["benchmark"] == bench) & (top["strategy"] == strategy)]
+                cells.append("" if r.empty else f"{r['accuracy'].iloc[0]:.1%} [{r['ci_low'].iloc[0]:.1%}, "
+                                                f"{r['ci_high'].iloc[0]:.1%}]")
+            out.append(f"| {strategy} | " + " | ".join(cells) + " |")
+        out.append("")
+    if metrics.get("missing"):
+        out += ["Not computed: " + "; ".join(f"{k} ({v})" for k, v in metrics["missing"].items()), ""]
+    return "\n".join(out)
+
+
 def report_frame(sections: list[Section]) -> pd.DataFrame:
     """``10_report`` rows of ``sections``."""
     return pd.DataFrame([{"section": s.title, "available": s.available, "note": s.note,
