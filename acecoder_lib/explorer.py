@@ -3,6 +3,14 @@
     view = explorer.question_html(qid, questions, programs)      # static HTML (papermill, nbval, reports)
     widget = explorer.Explorer(questions, programs).widget        # ipywidgets: a dropdown and the view
 
+The data behind each view, as plain frames (what the widgets show for a selection, testable without a browser):
+
+    table = explorer.question_table(questions, programs)         # a row per question: mean, spread, source, split
+    some = explorer.select(table, sources=["starter"], pass_rate=(0.1, 0.9), ids=lasso_ids)
+    grid = explorer.verdict_matrix(programs, qid)                 # programs x tests, one verdict per cell
+    flags = explorer.suspicious_tests(grid, reference=ref_verdicts)   # tests no program / every program passes
+    shift = explorer.compare(programs_a, programs_b)              # per question: pass-rate shift between two sets
+
 The HTML shows the question, each test with how many programs pass it (a test that no program passes while other
 tests are passed is flagged: a wrong expected value, or a case the policy never gets), and a table of programs x
 tests with one mark per verdict. Everything is escaped: programs and questions are model-written text.
@@ -54,6 +62,85 @@ def question_html(question_id: str, questions: pd.DataFrame, programs: pd.DataFr
              + "</table>")
     legend = " ".join(f"{m} {v}" for v, m in MARK.items())
     return head + _tests_table(tests, verdicts) + f"<p>{legend}</p>" + table
+
+
+def question_table(questions: pd.DataFrame, programs: pd.DataFrame) -> pd.DataFrame:
+    """A row per question with programs: source, method, split (where the question table has them), tests,
+    programs, mean and spread (population std over the samples) of the pass rate, and the share of samples whose
+    code was extracted. What the distribution view plots and filters."""
+    g = programs.groupby(QUESTION_ID)
+    out = pd.DataFrame({"programs": g.size(), "mean_pass_rate": g[PASS_RATE].mean(),
+                        "std_pass_rate": g[PASS_RATE].std(ddof=0).fillna(0.0)})
+    if "extraction" in programs:
+        out["extracted_share"] = programs["extraction"].eq("ok").groupby(programs[QUESTION_ID]).mean()
+    q = questions.drop_duplicates(QUESTION_ID).set_index(QUESTION_ID)
+    for column in ("source", "method", "split"):
+        out[column] = q[column].reindex(out.index).fillna("?") if column in q else "?"
+    out["n_tests"] = (q["tests"].map(len).reindex(out.index).fillna(0).astype(int) if "tests" in q
+                      else programs.groupby(QUESTION_ID)["verdicts"].first().map(len))
+    return out.reset_index()
+
+
+def select(table: pd.DataFrame, sources=None, splits=None, pass_rate: tuple[float, float] = (0.0, 1.0),
+           n_tests: tuple[int, int] | None = None, min_extracted: float = 0.0, ids=None) -> pd.DataFrame:
+    """The rows of ``question_table`` every filter keeps (None: no filter): sources, splits, a closed mean
+    pass-rate range, a closed range of test counts, a least extracted share, and ``ids`` (a box or lasso
+    selection in the scatter). The other views show only these questions."""
+    keep = table["mean_pass_rate"].between(*pass_rate)
+    if sources is not None:
+        keep &= table["source"].isin(list(sources))
+    if splits is not None:
+        keep &= table["split"].isin(list(splits))
+    if n_tests is not None:
+        keep &= table["n_tests"].between(*n_tests)
+    if min_extracted and "extracted_share" in table:
+        keep &= table["extracted_share"] >= min_extracted
+    if ids is not None:
+        keep &= table[QUESTION_ID].isin(list(ids))
+    return table[keep].reset_index(drop=True)
+
+
+def verdict_matrix(programs: pd.DataFrame, question_id: str) -> pd.DataFrame:
+    """Programs x tests of one question (index: sample, columns: test index), one verdict string per cell; a
+    program whose code never loaded has fewer verdicts than tests, and its missing cells say ``not_run``."""
+    mine = programs[programs[QUESTION_ID] == question_id].sort_values("sample")
+    if mine.empty:
+        raise KeyError(f"question {question_id!r} has no programs")
+    width = max(len(v) for v in mine["verdicts"])
+    rows = [list(v) + ["not_run"] * (width - len(v)) for v in mine["verdicts"]]
+    return pd.DataFrame(rows, index=pd.Index(mine["sample"].astype(int), name="sample"),
+                        columns=pd.RangeIndex(width, name="test"))
+
+
+def suspicious_tests(matrix: pd.DataFrame, reference: list[str] | None = None) -> pd.DataFrame:
+    """A row per test of a ``verdict_matrix``: programs passing it, and a flag: ``no program passes`` (while others
+    pass some test: a wrong expected value, or a case the policy never gets), ``every program passes`` (it tells no
+    program apart), ``reference fails`` (``reference``: the reference's or proxy's verdicts on the same tests)."""
+    passed = (matrix == "pass").sum(axis=0)
+    any_passed = bool(passed.sum())
+    rows = []
+    for k in matrix.columns:
+        flags = []
+        if reference is not None and k < len(reference) and reference[k] != "pass":
+            flags.append("reference fails")
+        if any_passed and passed[k] == 0:
+            flags.append("no program passes")
+        elif passed[k] == len(matrix) and len(matrix) > 1:
+            flags.append("every program passes")
+        rows.append({"test": int(k), "programs_passing": int(passed[k]), "programs": len(matrix),
+                     "flag": ", ".join(flags)})
+    return pd.DataFrame(rows)
+
+
+def compare(programs_a: pd.DataFrame, programs_b: pd.DataFrame, names: tuple[str, str] = ("a", "b")) -> pd.DataFrame:
+    """Per question in both program sets (e.g. base vs RL policy, or two runs' ``04_programs``): mean pass rate
+    under each, and the shift b - a, largest moves first."""
+    a, b = (p.groupby(QUESTION_ID)[PASS_RATE].mean() for p in (programs_a, programs_b))
+    both = a.index.intersection(b.index)
+    out = pd.DataFrame({names[0]: a.reindex(both), names[1]: b.reindex(both)})
+    out["shift"] = out[names[1]] - out[names[0]]
+    return (out.reset_index().rename(columns={"index": QUESTION_ID})
+            .sort_values("shift", key=lambda s: s.abs(), ascending=False, kind="stable").reset_index(drop=True))
 
 
 class Explorer:

@@ -30,3 +30,47 @@ def test_widget_view_follows_the_selection():
     assert "data-question='q1'" in ex.view.value
     ex.select("q2")
     assert "data-question='q2'" in ex.view.value and "Negate x." in ex.view.value
+
+
+TABLE_Q = pd.DataFrame({"question_id": ["q1", "q2", "q3"], "source": ["starter", "codeio", "starter"],
+                        "method": ["grounded"] * 3, "split": ["train", "train", "heldout"],
+                        "tests": [["t0", "t1", "t2"], ["t0"], ["t0", "t1"]]})
+TABLE_P = pd.DataFrame({
+    "question_id": ["q1"] * 3 + ["q2"] * 2 + ["q3"],
+    "sample": [0, 1, 2, 0, 1, 0],
+    "extraction": ["ok", "ok", "no_code", "ok", "ok", "ok"],
+    "verdicts": [["pass", "fail", "pass"], ["pass", "timeout", "pass"], [], ["pass"], ["pass"], ["fail", "pass"]],
+    "pass_rate": [2 / 3, 2 / 3, 0.0, 1.0, 1.0, 0.5]})
+
+
+def test_question_table_and_select_are_what_the_distribution_view_filters():
+    table = explorer.question_table(TABLE_Q, TABLE_P).set_index("question_id")
+    assert table.loc["q1", "programs"] == 3 and table.loc["q1", "mean_pass_rate"] == pytest.approx(4 / 9)
+    assert table.loc["q1", "std_pass_rate"] == pytest.approx(pd.Series([2 / 3, 2 / 3, 0]).std(ddof=0))
+    assert table.loc["q1", "extracted_share"] == pytest.approx(2 / 3) and table.loc["q2", "std_pass_rate"] == 0
+    assert table.loc["q3", "split"] == "heldout" and table.loc["q1", "n_tests"] == 3
+    flat = table.reset_index()
+    assert explorer.select(flat, sources=["starter"])["question_id"].tolist() == ["q1", "q3"]
+    assert explorer.select(flat, pass_rate=(0.4, 0.6))["question_id"].tolist() == ["q1", "q3"]
+    assert explorer.select(flat, splits=["train"], n_tests=(2, 3))["question_id"].tolist() == ["q1"]
+    assert explorer.select(flat, min_extracted=0.9)["question_id"].tolist() == ["q2", "q3"]
+    assert explorer.select(flat, ids={"q2", "q9"})["question_id"].tolist() == ["q2"]
+
+
+def test_verdict_matrix_and_suspicious_tests():
+    grid = explorer.verdict_matrix(TABLE_P, "q1")
+    assert grid.shape == (3, 3) and grid.loc[1, 1] == "timeout" and list(grid.loc[2]) == ["not_run"] * 3
+    flags = explorer.suspicious_tests(grid, reference=["pass", "fail", "pass"]).set_index("test")
+    assert flags.loc[1, "flag"] == "reference fails, no program passes" and flags.loc[0, "programs_passing"] == 2
+    assert flags.loc[0, "flag"] == "" and flags.loc[2, "flag"] == ""
+    every = explorer.suspicious_tests(explorer.verdict_matrix(TABLE_P, "q2"))
+    assert every["flag"].tolist() == ["every program passes"]
+    with pytest.raises(KeyError, match="q9"):
+        explorer.verdict_matrix(TABLE_P, "q9")
+
+
+def test_compare_gives_the_shift_per_shared_question_largest_first():
+    after = TABLE_P.assign(pass_rate=[1.0, 1.0, 1.0, 1.0, 1.0, 0.5])
+    shift = explorer.compare(TABLE_P, after[after["question_id"] != "q3"], names=("base", "rl"))
+    assert shift["question_id"].tolist() == ["q1", "q2"]  # q3 is in one set only
+    assert shift.loc[0, "shift"] == pytest.approx(5 / 9) and shift.loc[1, "shift"] == 0
