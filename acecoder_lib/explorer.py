@@ -164,3 +164,211 @@ class Explorer:
     def select(self, question_id: str) -> None:
         """Select a question programmatically (as a click in the dropdown would)."""
         self.dropdown.value = question_id
+
+
+VERDICTS = ["pass", "fail", "error", "timeout", "memory", "syntax_error", "crash", "not_run"]
+VERDICT_COLORS = ["#2ca02c", "#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#dddddd"]
+MAX_POINTS = 5000  # the scatter draws a seeded sample above this many questions (the filters still see them all)
+
+
+def distribution_figure(table: pd.DataFrame, max_points: int = MAX_POINTS, seed: int = 0):
+    """Mean pass rate (x) against its spread over the samples (y), one trace per source, circles for train and
+    diamonds for held-out questions; ``customdata`` holds the question ids (what a box or lasso selects). Above
+    ``max_points`` questions a seeded sample is drawn and the title says so."""
+    import plotly.graph_objects as go
+
+    shown = table.sample(max_points, random_state=seed) if len(table) > max_points else table
+    fig = go.Figure()
+    for source, g in shown.groupby("source", sort=True):
+        fig.add_trace(go.Scatter(
+            x=g["mean_pass_rate"], y=g["std_pass_rate"], mode="markers", name=str(source),
+            customdata=g[QUESTION_ID], text=g[QUESTION_ID],
+            marker={"symbol": ["diamond" if s == "heldout" else "circle" for s in g["split"]], "size": 8,
+                    "opacity": 0.8},
+            hovertemplate="%{text}<br>mean %{x:.2f}, spread %{y:.2f}<extra>" + str(source) + "</extra>"))
+    title = f"{len(table)} questions" + (f" ({len(shown)} drawn)" if len(shown) < len(table) else "")
+    fig.update_layout(title=f"Pass rate per question: mean vs spread over the samples, {title}",
+                      xaxis_title="mean pass rate", yaxis_title="spread (std over samples)", dragmode="select",
+                      height=420, legend_title="source (diamond: held-out)")
+    return fig
+
+
+def heatmap_figure(matrix: pd.DataFrame, question_id: str = ""):
+    """Programs (rows) x tests (columns) of a ``verdict_matrix``, one colour per verdict."""
+    import plotly.graph_objects as go
+
+    codes = matrix.apply(lambda col: col.map(lambda v: VERDICTS.index(v if v in VERDICTS else "crash")))
+    n = len(VERDICTS)
+    # a step colour scale: code k is drawn in VERDICT_COLORS[k] over [k/n, (k+1)/n]
+    scale = [[edge / n, color] for k, color in enumerate(VERDICT_COLORS) for edge in (k, k + 1)]
+    fig = go.Figure(go.Heatmap(z=codes.to_numpy(), x=list(matrix.columns), y=[f"sample {s}" for s in matrix.index],
+                               text=matrix.to_numpy(), zmin=-0.5, zmax=n - 0.5, colorscale=scale, xgap=1, ygap=1,
+                               hovertemplate="%{y}, test %{x}: %{text}<extra></extra>",
+                               colorbar={"tickvals": list(range(n)), "ticktext": VERDICTS}))
+    fig.update_layout(title=f"{question_id}: programs x tests (click a cell for the program)",
+                      xaxis_title="test", height=140 + 28 * len(matrix), yaxis_autorange="reversed")
+    return fig
+
+
+def cell_html(programs: pd.DataFrame, question_id: str, sample: int, test: int, tests: list[str]) -> str:
+    """One program's code with one test, its verdict, and the program's first error where that is this test."""
+    row = programs[(programs[QUESTION_ID] == question_id) & (programs["sample"] == sample)]
+    if row.empty:
+        raise KeyError(f"{question_id!r} has no sample {sample}")
+    r = row.iloc[0]
+    verdicts = list(r["verdicts"])
+    verdict = verdicts[test] if test < len(verdicts) else "not_run"
+    first_bad = next((k for k, v in enumerate(verdicts) if v != "pass"), None)
+    error = r.get("first_error", "") if first_bad == test else ""
+    code = r["program"] or f"(no code extracted: {r.get('extraction', '?')})"
+    test_text = tests[test] if test < len(tests) else "?"
+    return (f"<div data-cell='{html.escape(question_id)}:{sample}:{test}'><b>sample {sample}, test {test}: "
+            f"{html.escape(verdict)}</b><pre>{html.escape(test_text)}</pre>"
+            + (f"<pre style='color:#b00'>{html.escape(str(error)[:600])}</pre>" if error else "")
+            + f"<pre>{html.escape(str(code)[:3000])}</pre></div>")
+
+
+class PassRateExplorer:
+    """Linked views of questions x programs x tests (notebook 04): filters and a mean-vs-spread scatter whose box
+    or lasso selection narrows the question list and the pass-rate histograms; the chosen question's text, tests
+    (flagged: no program / every program passes, reference fails) and programs x tests heatmap; a click on a cell
+    shows that program with the test and its error. Live with a kernel (plotly ``FigureWidget`` + ipywidgets);
+    ``static_view`` is what papermill, nbval and the published run show instead. Every callback has a method
+    (``select_points``, ``set_filters``, ``show_question``, ``click_cell``) that does what the click does."""
+
+    def __init__(self, questions: pd.DataFrame, programs: pd.DataFrame, reference: dict | None = None,
+                 max_points: int = MAX_POINTS):
+        import ipywidgets as w
+        import plotly.graph_objects as go
+
+        self.questions = questions.drop_duplicates(QUESTION_ID).set_index(QUESTION_ID)
+        self.programs, self.reference = programs, reference or {}
+        self.table = question_table(questions, programs)
+        self.lasso: dict[int, set] = {}
+        self.filters: dict = {}
+        self.current: str | None = None
+        sources, splits = sorted(self.table["source"].unique()), sorted(self.table["split"].unique())
+        self.sources = w.SelectMultiple(options=sources, value=tuple(sources), description="source", rows=3)
+        self.splits = w.SelectMultiple(options=splits, value=tuple(splits), description="split", rows=2)
+        self.pass_range = w.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description="pass rate")
+        most = int(self.table["n_tests"].max()) if len(self.table) else 1
+        self.test_range = w.IntRangeSlider(value=(0, most), min=0, max=most, description="tests")
+        for control in (self.sources, self.splits, self.pass_range, self.test_range):
+            control.observe(lambda _change: self._refresh(), names="value")
+        self.scatter = go.FigureWidget(distribution_figure(self.table, max_points))
+        for k, trace in enumerate(self.scatter.data):
+            trace.on_selection(lambda tr, points, _sel, k=k: self._on_selection(k, tr, points))
+            trace.on_deselect(lambda *_args: self.select_points(None))
+        self.hist = go.FigureWidget()
+        self.hist.add_histogram(x=[], name="per program", opacity=0.6, xbins={"start": 0, "end": 1.0001, "size": 0.1})
+        self.hist.add_histogram(x=[], name="per question (mean)", opacity=0.6,
+                                xbins={"start": 0, "end": 1.0001, "size": 0.1})
+        self.hist.update_layout(barmode="overlay", title="pass rates of the selection", height=420,
+                                xaxis_title="pass rate")
+        self.question_list = w.Select(options=[], rows=12, description="questions",
+                                      layout=w.Layout(width="40%"))
+        self.question_list.observe(lambda change: change["new"] and self.show_question(change["new"]),
+                                   names="value")
+        self.question_view = w.HTML()
+        self.heatmap = go.FigureWidget(go.Heatmap(z=[[0]]))
+        self.code = w.HTML("<i>click a heatmap cell</i>")
+        self.count = w.HTML()
+        self.widget = w.VBox([w.HBox([self.sources, self.splits, w.VBox([self.pass_range, self.test_range])]),
+                              self.count, w.HBox([self.scatter, self.hist]),
+                              w.HBox([self.question_list, self.question_view]), self.heatmap, self.code])
+        self._refresh()
+
+    # --- what the views show -------------------------------------------------------------------------------
+    @property
+    def selected(self) -> pd.DataFrame:
+        """The questions every filter and the scatter selection keep, most spread first."""
+        ids = set().union(*self.lasso.values()) if self.lasso else None
+        kept = select(self.table, sources=self.sources.value, splits=self.splits.value,
+                      pass_rate=tuple(self.pass_range.value), n_tests=tuple(self.test_range.value), ids=ids)
+        return kept.sort_values(["std_pass_rate", "mean_pass_rate"], ascending=[False, False], kind="stable")
+
+    def _refresh(self) -> None:
+        kept = self.selected
+        ids = set(kept[QUESTION_ID])
+        with self.scatter.batch_update():
+            for trace in self.scatter.data:
+                trace.marker.opacity = [0.85 if q in ids else 0.12 for q in trace.customdata]
+        mine = self.programs[self.programs[QUESTION_ID].isin(ids)]
+        with self.hist.batch_update():
+            self.hist.data[0].x = mine[PASS_RATE].tolist()
+            self.hist.data[1].x = kept["mean_pass_rate"].tolist()
+        self.count.value = (f"<b data-count='{len(kept)}'>{len(kept)} of {len(self.table)} questions</b>, "
+                            f"{len(mine)} programs")
+        options = [(f"{q}  (mean {m:.2f}, spread {s:.2f})", q) for q, m, s in
+                   zip(kept[QUESTION_ID], kept["mean_pass_rate"], kept["std_pass_rate"])]
+        self.question_list.options = options
+        if options and self.current not in ids:
+            self.question_list.value = options[0][1]
+        elif not options:
+            self.current, self.question_view.value = None, "<i>no question is selected</i>"
+
+    def show_question(self, question_id: str) -> None:
+        """The question view: its text, reference, flagged tests, and the heatmap of its programs."""
+        self.current = question_id
+        q = self.questions.loc[question_id]
+        tests = list(q["tests"]) if "tests" in q else []
+        matrix = verdict_matrix(self.programs, question_id)
+        flags = suspicious_tests(matrix, self.reference.get(question_id))
+        text = [html.escape(tests[f.test][:200]) if f.test < len(tests) else "" for f in flags.itertuples()]
+        rows = "".join(f"<tr><td>{f.test}</td><td><code>{t}</code></td><td>{f.programs_passing}/{f.programs}</td>"
+                       f"<td>{html.escape(f.flag)}</td></tr>" for f, t in zip(flags.itertuples(), text))
+        reference = q.get("reference", "")
+        self.question_view.value = (
+            f"<h4 data-question='{html.escape(question_id)}'>{html.escape(question_id)}</h4>"
+            f"<pre style='white-space:pre-wrap'>{html.escape(str(q.get('question', ''))[:1500])}</pre>"
+            + (f"<details><summary>reference</summary><pre>{html.escape(str(reference)[:2000])}</pre></details>"
+               if isinstance(reference, str) and reference else "")
+            + "<table><tr><th>#</th><th>test</th><th>passing</th><th>flag</th></tr>" + rows + "</table>")
+        fig = heatmap_figure(matrix, question_id)
+        with self.heatmap.batch_update():
+            self.heatmap.data = []
+            self.heatmap.add_trace(fig.data[0])
+            self.heatmap.layout = fig.layout
+        self.heatmap.data[0].on_click(lambda _trace, points, _state: self._on_heatmap_click(points))
+        self.code.value = "<i>click a heatmap cell</i>"
+
+    def click_cell(self, sample: int, test: int) -> None:
+        """The code panel: program ``sample`` of the current question with test ``test`` (a heatmap click)."""
+        tests = list(self.questions.loc[self.current]["tests"]) if "tests" in self.questions else []
+        self.code.value = cell_html(self.programs, self.current, sample, test, tests)
+
+    # --- what the controls do ------------------------------------------------------------------------------
+    def _on_heatmap_click(self, points) -> None:
+        if points.xs:  # y labels are "sample N"
+            self.click_cell(int(str(points.ys[0]).split()[-1]), int(points.xs[0]))
+
+    def _on_selection(self, k: int, trace, points) -> None:
+        ids = {trace.customdata[i] for i in points.point_inds}
+        if ids:
+            self.lasso[k] = ids
+        else:
+            self.lasso.pop(k, None)
+        self._refresh()
+
+    def select_points(self, ids) -> None:
+        """A box/lasso selection of these question ids (None clears it, as a double click does)."""
+        self.lasso = {} if ids is None else {0: set(ids)}
+        self._refresh()
+
+    def set_filters(self, sources=None, splits=None, pass_rate=None, n_tests=None) -> None:
+        """Set the filter controls (None leaves one as it is)."""
+        if sources is not None:
+            self.sources.value = tuple(sources)
+        if splits is not None:
+            self.splits.value = tuple(splits)
+        if pass_rate is not None:
+            self.pass_range.value = tuple(pass_rate)
+        if n_tests is not None:
+            self.test_range.value = tuple(n_tests)
+
+    def static_view(self) -> list:
+        """What a reader without a kernel sees: the scatter, and the most spread question's heatmap and view."""
+        out = [distribution_figure(self.table)]
+        if self.current is not None:
+            out += [heatmap_figure(verdict_matrix(self.programs, self.current), self.current)]
+        return out

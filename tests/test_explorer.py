@@ -74,3 +74,45 @@ def test_compare_gives_the_shift_per_shared_question_largest_first():
     shift = explorer.compare(TABLE_P, after[after["question_id"] != "q3"], names=("base", "rl"))
     assert shift["question_id"].tolist() == ["q1", "q2"]  # q3 is in one set only
     assert shift.loc[0, "shift"] == pytest.approx(5 / 9) and shift.loc[1, "shift"] == 0
+
+
+class _Points:
+    def __init__(self, inds=(), xs=(), ys=()):
+        self.point_inds, self.xs, self.ys = list(inds), list(xs), list(ys)
+
+
+def test_linked_explorer_views_follow_selection_filters_and_clicks():
+    questions = TABLE_Q.assign(question=["Add.", "Neg.", "Sub."], reference=["def add(): ...", "", ""])
+    programs = TABLE_P.assign(program=["def a1", "def a2", "", "def n1", "def n2", "def s1"],
+                              first_error=["", "TimeoutError: t1", "", "", "", "AssertionError"])
+    ex = explorer.PassRateExplorer(questions, programs, reference={"q1": ["pass", "fail", "pass"]})
+    assert "data-count='3'" in ex.count.value and ex.current == "q1"  # the most spread question first
+    assert "reference fails, no program passes" in ex.question_view.value and "def add()" in ex.question_view.value
+    assert ex.heatmap.data[0].z.shape == (3, 3)
+    ex.click_cell(1, 1)
+    assert "sample 1, test 1: timeout" in ex.code.value and "TimeoutError: t1" in ex.code.value
+    ex._on_heatmap_click(_Points([0], xs=[0], ys=["sample 0"]))  # what a click on a cell sends
+    assert "data-cell='q1:0:0'" in ex.code.value and "def a1" in ex.code.value
+    # a box selection on the codeio trace: only q2 is left everywhere
+    k = [t.name for t in ex.scatter.data].index("codeio")
+    ex._on_selection(k, ex.scatter.data[k], _Points([0]))
+    assert [v for _, v in ex.question_list.options] == ["q2"] and ex.current == "q2"
+    assert sorted(ex.hist.data[0].x) == [1.0, 1.0] and list(ex.hist.data[1].x) == [1.0]
+    opacity = dict(zip(ex.scatter.data[k].customdata, ex.scatter.data[k].marker.opacity))
+    assert opacity["q2"] > 0.5
+    ex.select_points(None)  # a double click clears the selection
+    ex.set_filters(splits=["heldout"])
+    assert [v for _, v in ex.question_list.options] == ["q3"] and "data-count='1'" in ex.count.value
+    ex.set_filters(splits=["train"], pass_rate=(0.9, 1.0))
+    assert [v for _, v in ex.question_list.options] == ["q2"]
+    ex.set_filters(pass_rate=(0.95, 0.96))
+    assert ex.question_list.options == () and "no question" in ex.question_view.value
+    assert len(ex.static_view()) >= 1
+
+
+def test_distribution_figure_draws_a_sample_above_the_limit():
+    table = pd.DataFrame({"question_id": [f"q{i}" for i in range(50)], "source": ["s"] * 50, "split": ["train"] * 50,
+                          "mean_pass_rate": [0.5] * 50, "std_pass_rate": [0.1] * 50})
+    fig = explorer.distribution_figure(table, max_points=20)
+    assert len(fig.data[0].x) == 20 and "50 questions (20 drawn)" in fig.layout.title.text
+    assert len(explorer.distribution_figure(table).data[0].x) == 50
