@@ -372,3 +372,79 @@ class PassRateExplorer:
         if self.current is not None:
             out += [heatmap_figure(verdict_matrix(self.programs, self.current), self.current)]
         return out
+
+
+def pair_html(pair, programs: pd.DataFrame) -> str:
+    """One preference pair: chosen and rejected side by side as a line diff, each with its pass rate and verdict
+    row (the first sample of the question with that program text)."""
+    import difflib
+
+    mine = programs[programs[QUESTION_ID] == pair[QUESTION_ID]]
+
+    def verdict_row(code: str) -> str:
+        hit = mine[mine["program"] == code]
+        return "".join(MARK.get(v, "?") for v in hit.iloc[0]["verdicts"]) if len(hit) else "?"
+
+    chosen, rejected = str(pair["chosen"]), str(pair["rejected"])
+    table = difflib.HtmlDiff(wrapcolumn=70).make_table(chosen.splitlines(), rejected.splitlines(),
+                                                       "chosen", "rejected", context=False)
+    return (f"<div data-pair='{html.escape(str(pair[QUESTION_ID]))}'><p>chosen: pass rate "
+            f"{pair['chosen_pass_rate']:.2f}, verdicts {verdict_row(chosen)} &nbsp; | &nbsp; rejected: pass rate "
+            f"{pair['rejected_pass_rate']:.2f}, verdicts {verdict_row(rejected)}</p>{table}</div>")
+
+
+class PairExplorer:
+    """The pair view of notebook 05: live sliders for the pair rule's thresholds (top, margin, floor) with the
+    pairs and questions each setting yields, and for one question its pairs, chosen vs rejected as a diff.
+
+    ``make_pairs(programs, top=, margin=, floor=)`` is the phase's own rule (notebook 05 passes
+    ``p05_build_pairs.build_pairs`` with its questions), so the counts are exactly what the phase would build."""
+
+    def __init__(self, programs: pd.DataFrame, make_pairs, top: float = 0.8, margin: float = 0.4,
+                 floor: float = 0.0):
+        import ipywidgets as w
+
+        self.programs, self.make_pairs = programs, make_pairs
+        slider = dict(min=0.0, max=1.0, step=0.05, continuous_update=False)
+        self.top = w.FloatSlider(value=top, description="top", **slider)
+        self.margin = w.FloatSlider(value=margin, description="margin", **slider)
+        self.floor = w.FloatSlider(value=floor, description="floor", **slider)
+        for control in (self.top, self.margin, self.floor):
+            control.observe(lambda _change: self._refresh(), names="value")
+        self.count = w.HTML()
+        self.question = w.Dropdown(options=[], description="question", layout=w.Layout(width="60%"))
+        self.index = w.IntSlider(value=0, min=0, max=0, description="pair")
+        self.question.observe(lambda _change: self._show(), names="value")
+        self.index.observe(lambda _change: self._show(), names="value")
+        self.view = w.HTML()
+        self.widget = w.VBox([w.HBox([self.top, self.margin, self.floor]), self.count,
+                              w.HBox([self.question, self.index]), self.view])
+        self._refresh()
+
+    def set_rule(self, top: float | None = None, margin: float | None = None, floor: float | None = None) -> None:
+        """Move the sliders (None leaves one as it is)."""
+        for control, value in ((self.top, top), (self.margin, margin), (self.floor, floor)):
+            if value is not None:
+                control.value = value
+
+    def _refresh(self) -> None:
+        self.pairs = self.make_pairs(self.programs, top=self.top.value, margin=self.margin.value,
+                                     floor=self.floor.value)
+        n_q = self.pairs[QUESTION_ID].nunique()
+        self.count.value = (f"<b data-pairs='{len(self.pairs)}' data-questions='{n_q}'>{len(self.pairs)} pairs from "
+                            f"{n_q} questions</b> (top {self.top.value:.2f}, margin {self.margin.value:.2f}, floor "
+                            f"{self.floor.value:.2f})")
+        counts = self.pairs[QUESTION_ID].value_counts()
+        keep = self.question.value if self.question.value in counts.index else None
+        self.question.options = [(f"{q}  ({c} pairs)", q) for q, c in counts.items()]
+        if len(counts):
+            self.question.value = keep or counts.index[0]
+        self._show()
+
+    def _show(self) -> None:
+        mine = self.pairs[self.pairs[QUESTION_ID] == self.question.value]
+        self.index.max = max(0, len(mine) - 1)
+        if mine.empty:
+            self.view.value = "<i>no pair under this rule</i>"
+            return
+        self.view.value = pair_html(mine.iloc[min(self.index.value, len(mine) - 1)], self.programs)

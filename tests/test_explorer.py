@@ -116,3 +116,25 @@ def test_distribution_figure_draws_a_sample_above_the_limit():
     fig = explorer.distribution_figure(table, max_points=20)
     assert len(fig.data[0].x) == 20 and "50 questions (20 drawn)" in fig.layout.title.text
     assert len(explorer.distribution_figure(table).data[0].x) == 50
+
+
+def test_pair_explorer_counts_follow_the_sliders_and_show_a_diff():
+    from acecoder_lib.phases import p05_build_pairs as p05
+
+    questions = pd.DataFrame({"question_id": ["q1", "q2"], "question": ["Add.", "Neg."]})
+    programs = pd.DataFrame({"question_id": ["q1"] * 3 + ["q2"] * 2, "sample": [0, 1, 2, 0, 1],
+                             "program": ["def f():\n    return 1", "def f():\n    return 2", "def f():\n    return 3",
+                                         "def g():\n    return 1", "def g():\n    return 0"],
+                             "verdicts": [["pass"] * 4, ["pass", "fail", "fail", "fail"], ["fail"] * 4,
+                                          ["pass", "pass"], ["pass", "fail"]],
+                             "pass_rate": [1.0, 0.25, 0.0, 1.0, 0.5]})
+    ex = explorer.PairExplorer(programs, lambda progs, **rule: p05.build_pairs(progs, questions, **rule))
+    # paper rule: q1 (1.0 over 0.25; 0.0 is below the floor); q2 (1.0 over 0.5 is a margin of exactly 0.5 > 0.4)
+    assert "data-pairs='2' data-questions='2'" in ex.count.value
+    assert "data-pair='q1'" in ex.view.value and 'class="diff_chg">1<' in ex.view.value  # the changed line
+    assert "chosen: pass rate 1.00, verdicts ✓✓✓✓" in ex.view.value
+    ex.set_rule(margin=0.6)
+    expected = p05.build_pairs(programs, questions, top=0.8, margin=0.6, floor=0.0)
+    assert f"data-pairs='{len(expected)}'" in ex.count.value and len(expected) == 1
+    ex.set_rule(floor=0.3)
+    assert "data-pairs='0'" in ex.count.value and "no pair under this rule" in ex.view.value
