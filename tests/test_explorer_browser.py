@@ -66,24 +66,9 @@ def lab(tmp_path):
            f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), ACECODER_RUNS_DIR=str(tmp_path / "runs"))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    import requests
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("JupyterLab did not start within 60 s")
+    _wait_for_lab(proc, port, token)
     yield f"http://127.0.0.1:{port}/lab/tree/04_sample_programs.ipynb?token={token}"
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    _stop(proc)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
@@ -109,7 +94,7 @@ def test_selecting_a_question_in_notebook_04_changes_the_view(lab):
                     continue
             assert dropdown is not None, "the explorer widget never rendered"
             # the explorer's own view: the HTML widget next to the dropdown (tqdm's bars are HTML widgets too)
-            view = page.locator(".jp-OutputArea-output:has(select) .widget-html-content").last
+            view = page.locator(".jp-OutputArea-output:has(select)").first.locator(".widget-html-content").last
             js_view = ("document.querySelector('.jp-OutputArea-output select')?.closest('.jp-OutputArea-output')"
                        "?.querySelectorAll('.widget-html-content')")
             texts = [text for _, text, *_ in QUESTIONS]
@@ -122,5 +107,162 @@ def test_selecting_a_question_in_notebook_04_changes_the_view(lab):
             page.wait_for_function(f"() => Array.from({js_view} || []).some(e => e.innerText.includes({wanted!r}))",
                                    timeout=60_000)
             assert shown not in view.inner_text()
+        finally:
+            browser.close()
+
+
+# --- the linked views of issue 16: scatter selection, heatmap click, pair-rule slider ----------------------------
+# Six questions of four tests and four samples: three with a low mean pass rate and three with a high one, so a box
+# over the left half of the scatter selects exactly the low three. Every program text is distinct.
+PASSES = {"q-low-a": [0, 1, 2, 1], "q-low-b": [0, 0, 2, 2], "q-low-c": [1, 1, 1, 2],
+          "q-high-d": [4, 3, 4, 2], "q-high-e": [4, 4, 1, 4], "q-high-f": [4, 4, 4, 3]}
+
+
+def _views_data():
+    questions = pd.DataFrame({"question_id": list(PASSES), "question": [f"Question {q}." for q in PASSES],
+                              "source": ["starter", "codeio"] * 3, "method": "grounded", "split": "train",
+                              "tests": [[f"assert f({k}) == {k}" for k in range(4)] for _ in PASSES]})
+    rows = [{"question_id": q, "sample": s, "program": f"def f(x):\n    return x  # {q} sample {s}",
+             "extraction": "ok", "verdicts": ["pass"] * n + ["fail"] * (4 - n), "pass_rate": n / 4,
+             "first_error": "AssertionError" if n < 4 else ""}
+            for q, counts in PASSES.items() for s, n in enumerate(counts)]
+    return questions, pd.DataFrame(rows)
+
+
+def _views_notebook(path, live: bool):
+    import nbformat
+
+    cells = ["import pandas as pd\nfrom acecoder_lib import explorer\nfrom acecoder_lib.phases import p05_build_pairs"
+             " as pairs\nquestions, programs = pd.read_pickle('questions.pkl'), pd.read_pickle('programs.pkl')"]
+    if not live:  # the check of each view must fail when the callback behind it does nothing
+        cells.append("explorer.PassRateExplorer._on_selection = lambda *args: None\n"
+                     "explorer.PassRateExplorer._on_heatmap_click = lambda *args: None")
+    cells.append("view = explorer.PassRateExplorer(questions, programs)\nview.widget")
+    cells.append("pair_view = explorer.PairExplorer(programs, lambda progs, **rule: pairs.build_pairs(progs, questions,"
+                 " **rule))\n" + ("" if live else "pair_view._refresh = lambda: None\n") + "pair_view.widget")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(params=["live", "disabled"])
+def views_lab(tmp_path, request):
+    root = tmp_path / "lab"
+    root.mkdir()
+    questions, programs = _views_data()
+    questions.to_pickle(root / "questions.pkl")
+    programs.to_pickle(root / "programs.pkl")
+    _views_notebook(root / "views.ipynb", live=request.param == "live")
+    port, token = _free_port(), "acecoder-test-token"
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), ACECODER_RUNS_DIR=str(tmp_path / "runs"))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _wait_for_lab(proc, port, token)
+    yield f"http://127.0.0.1:{port}/lab/tree/views.ipynb?token={token}", request.param == "live", programs, questions
+    _stop(proc)
+
+
+def _wait_for_lab(proc, port: int, token: str) -> None:
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail("JupyterLab did not start within 60 s")
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _holds(page, playwright, condition: str, live: bool, timeout_ms: int = 60_000) -> bool:
+    """Whether the JS ``condition`` comes true (within ``timeout_ms`` when the callbacks are live, 10 s when not)."""
+    try:
+        page.wait_for_function(condition, timeout=timeout_ms if live else 10_000)
+        return True
+    except playwright.TimeoutError:
+        return False
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_linked_views_follow_a_box_selection_a_heatmap_click_and_a_pair_slider(views_lab):
+    playwright = pytest.importorskip("playwright.sync_api")
+    from acecoder_lib import explorer
+    from acecoder_lib.phases import p05_build_pairs
+
+    url, live, programs, questions = views_lab
+    table = explorer.question_table(questions, programs)
+    low = set(table.loc[table["mean_pass_rate"] < 0.5, "question_id"])
+    assert len(low) == 3
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1400})
+            page.goto(url)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=90_000)
+            for _ in range(3):  # a run started before the kernel is connected is dropped: start again
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+                try:
+                    page.wait_for_selector("[data-pairs]", timeout=120_000)
+                    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3",
+                                           timeout=60_000)
+                    break
+                except playwright.TimeoutError:
+                    continue
+            assert page.locator(f"[data-count='{len(table)}']").count() == 1, "the explorer did not render"
+
+            # 1. a box over the left half of the scatter: the question list keeps the three low questions
+            box = page.locator(".js-plotly-plot").nth(0).locator(".nsewdrag").first.bounding_box()
+            page.mouse.move(box["x"] + 3, box["y"] + 3)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 3, steps=12)
+            page.mouse.up()
+            followed = _holds(page, playwright, f"() => document.querySelector(\"[data-count='{len(low)}']\")", live)
+            assert followed == live
+            if live:
+                listed = page.locator(".jp-OutputArea-output select:not([multiple])").first.evaluate(
+                    "s => Array.from(s.options).map(o => o.text.trim().split(/\\s+/)[0])")  # 'id  (mean, spread)'
+                assert set(listed) == low
+
+            # 2. a click on cell (sample 2, test 1) of the heatmap: the code panel shows that program
+            shown = page.locator("[data-question]").first.get_attribute("data-question")
+            page.locator(".js-plotly-plot").nth(2).scroll_into_view_if_needed()
+            cells = page.locator(".js-plotly-plot").nth(2).locator(".nsewdrag").first.bounding_box()
+            page.mouse.click(cells["x"] + cells["width"] * 1.5 / 4, cells["y"] + cells["height"] * 2.5 / 4)
+            marker = f"{shown}:2:1"
+            clicked = _holds(page, playwright, f"() => document.querySelector(\"[data-cell='{marker}']\")", live)
+            assert clicked == live
+            if live:
+                panel = page.locator(f"[data-cell='{marker}']").inner_text()
+                assert f"{shown} sample 2" in panel and "assert f(1) == 1" in panel
+
+            # 3. drag the pair rule's margin slider to the left: the count is what build_pairs gives at its value
+            before = int(page.locator("[data-pairs]").first.get_attribute("data-pairs"))
+            slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="margin")).first
+            slider.scroll_into_view_if_needed()
+            handle = slider.locator(".noUi-handle").first.bounding_box()
+            track = slider.locator(".noUi-target").first.bounding_box()
+            page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(track["x"] + track["width"] * 0.1, handle["y"] + handle["height"] / 2, steps=12)
+            page.mouse.up()
+            margin = float(slider.locator(".widget-readout").first.inner_text())
+            assert margin < 0.4
+            expected = len(p05_build_pairs.build_pairs(programs, questions, top=0.8, margin=margin, floor=0.0))
+            assert expected != before  # the fixture is built so that a lower margin admits more pairs
+            counted = _holds(page, playwright, f"() => document.querySelector(\"[data-pairs='{expected}']\")", live)
+            assert counted == live
         finally:
             browser.close()
