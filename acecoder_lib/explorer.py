@@ -143,6 +143,32 @@ def compare(programs_a: pd.DataFrame, programs_b: pd.DataFrame, names: tuple[str
             .sort_values("shift", key=lambda s: s.abs(), ascending=False, kind="stable").reset_index(drop=True))
 
 
+def comparison_figure(shift: pd.DataFrame, names: tuple[str, str] = ("a", "b")):
+    """The comparison view: each question's mean pass rate under program set ``names[0]`` (x) against
+    ``names[1]`` (y), from ``compare``; above the diagonal the second set does better. Points are jittered by at
+    most 0.01 so that questions at the same rates stay visible (the hover text has the exact values)."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    a, b = names
+    jitter = np.random.default_rng(0).uniform(-0.01, 0.01, (2, len(shift)))
+    moved = np.sign(shift["shift"]).map({1.0: "up", -1.0: "down", 0.0: "same"})
+    fig = go.Figure()
+    for label, color in (("up", "#2ca02c"), ("down", "#d62728"), ("same", "#7f7f7f")):
+        mask = (moved == label).to_numpy()
+        g = shift[mask]
+        fig.add_trace(go.Scatter(
+            x=g[a] + jitter[0][mask], y=g[b] + jitter[1][mask], mode="markers", name=f"{label} ({mask.sum()})",
+            marker={"color": color, "size": 8, "opacity": 0.8}, text=g[QUESTION_ID],
+            customdata=np.stack([g[a], g[b]], axis=-1) if len(g) else None,
+            hovertemplate="%{text}<br>" + f"{a} " + "%{customdata[0]:.2f}, " + f"{b} " + "%{customdata[1]:.2f}"
+                          "<extra></extra>"))
+    fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "#999"})
+    fig.update_layout(title=f"Pass rate per question: {a} vs {b} ({len(shift)} questions)", xaxis_title=a,
+                      yaxis_title=b, height=420, width=520, xaxis_range=[-0.05, 1.05], yaxis_range=[-0.05, 1.05])
+    return fig
+
+
 class Explorer:
     """A dropdown of questions (most spread first) and the HTML view of the selected one."""
 

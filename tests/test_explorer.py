@@ -138,3 +138,14 @@ def test_pair_explorer_counts_follow_the_sliders_and_show_a_diff():
     assert f"data-pairs='{len(expected)}'" in ex.count.value and len(expected) == 1
     ex.set_rule(floor=0.3)
     assert "data-pairs='0'" in ex.count.value and "no pair under this rule" in ex.view.value
+
+
+def test_comparison_figure_splits_questions_by_the_direction_they_moved():
+    after = TABLE_P.assign(pass_rate=[1.0, 1.0, 1.0, 0.0, 0.0, 0.5])
+    shift = explorer.compare(TABLE_P, after, names=("base", "rl"))
+    fig = explorer.comparison_figure(shift, ("base", "rl"))
+    by_name = {t.name.split()[0]: list(t.text) for t in fig.data}
+    assert by_name == {"up": ["q1"], "down": ["q2"], "same": ["q3"]}
+    up = fig.data[0]
+    assert abs(up.x[0] - 4 / 9) <= 0.01 and abs(up.y[0] - 1.0) <= 0.01  # jittered by at most 0.01
+    assert tuple(up.customdata[0]) == pytest.approx((4 / 9, 1.0))  # exact values in the hover text
