@@ -4,16 +4,14 @@ browser download).
 The test copies ``notebooks/04_sample_programs.ipynb`` itself into a JupyterLab root, gives it a two-question
 ``03_questions`` artifact in a private runs folder, runs every cell from JupyterLab's Run menu (the notebook's own
 smoke defaults: the embedded model samples 4 programs per question), then picks the other question in the
-explorer's dropdown and checks that the view shows it.
+explorer's dropdown and checks that the view shows it. The linked views of ``acecoder_lib.explorer`` are checked on a
+notebook of their own (a box selection, a heatmap click, a pair-rule slider), once live and once with each callback
+disabled, where every check has to fail.
 """
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
@@ -47,51 +45,31 @@ def _write_questions(runs_dir):
             os.environ["ACECODER_RUNS_DIR"] = old
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def lab(tmp_path):
+    from acecoder_lib.core import lab as jlab
     from acecoder_lib.core import paths
 
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(paths.NOTEBOOKS_DIR / "04_sample_programs.ipynb", root / "04_sample_programs.ipynb")
     _write_questions(tmp_path / "runs")
-    port, token = _free_port(), "acecoder-test-token"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), ACECODER_RUNS_DIR=str(tmp_path / "runs"))
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _wait_for_lab(proc, port, token)
-    yield f"http://127.0.0.1:{port}/lab/tree/04_sample_programs.ipynb?token={token}"
-    _stop(proc)
+    with jlab.serve(root, env={"ACECODER_RUNS_DIR": str(tmp_path / "runs")}) as base:
+        yield jlab.notebook_url(base, "04_sample_programs.ipynb")
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 def test_selecting_a_question_in_notebook_04_changes_the_view(lab):
     playwright = pytest.importorskip("playwright.sync_api")
+    from acecoder_lib.core import lab as jlab
+
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(lab)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            # a run started before the kernel is connected is dropped: wait for the status bar's "Idle" first, and
-            # start again if nothing ran (re-running the notebook is harmless: its sampling is cached)
-            page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=90_000)
-            dropdown = None
-            for _ in range(3):
-                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-                try:
-                    dropdown = page.wait_for_selector(".jp-OutputArea-output select", timeout=300_000)
-                    break
-                except playwright.TimeoutError:
-                    continue
+            jlab.run_all_cells(page, ".jp-OutputArea-output select")
+            dropdown = page.query_selector(".jp-OutputArea-output select")
             assert dropdown is not None, "the explorer widget never rendered"
             # the explorer's own view: the HTML widget next to the dropdown (tqdm's bars are HTML widgets too)
             view = page.locator(".jp-OutputArea-output:has(select)").first.locator(".widget-html-content").last
@@ -153,36 +131,10 @@ def views_lab(tmp_path, request):
     questions.to_pickle(root / "questions.pkl")
     programs.to_pickle(root / "programs.pkl")
     _views_notebook(root / "views.ipynb", live=request.param == "live")
-    port, token = _free_port(), "acecoder-test-token"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), ACECODER_RUNS_DIR=str(tmp_path / "runs"))
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _wait_for_lab(proc, port, token)
-    yield f"http://127.0.0.1:{port}/lab/tree/views.ipynb?token={token}", request.param == "live", programs, questions
-    _stop(proc)
+    from acecoder_lib.core import lab as jlab
 
-
-def _wait_for_lab(proc, port: int, token: str) -> None:
-    import requests
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.5)
-    proc.kill()
-    pytest.fail("JupyterLab did not start within 60 s")
-
-
-def _stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with jlab.serve(root, env={"ACECODER_RUNS_DIR": str(tmp_path / "runs")}) as base:
+        yield jlab.notebook_url(base, "views.ipynb"), request.param == "live", programs, questions
 
 
 def _holds(page, playwright, condition: str, live: bool, timeout_ms: int = 60_000) -> bool:
@@ -198,6 +150,7 @@ def _holds(page, playwright, condition: str, live: bool, timeout_ms: int = 60_00
 def test_linked_views_follow_a_box_selection_a_heatmap_click_and_a_pair_slider(views_lab):
     playwright = pytest.importorskip("playwright.sync_api")
     from acecoder_lib import explorer
+    from acecoder_lib.core import lab as jlab
     from acecoder_lib.phases import p05_build_pairs
 
     url, live, programs, questions = views_lab
@@ -209,28 +162,15 @@ def test_linked_views_follow_a_box_selection_a_heatmap_click_and_a_pair_slider(v
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1400})
             page.goto(url)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=90_000)
-            for _ in range(3):  # a run started before the kernel is connected is dropped: start again
-                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-                try:
-                    page.wait_for_selector("[data-pairs]", timeout=120_000)
-                    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3",
-                                           timeout=60_000)
-                    break
-                except playwright.TimeoutError:
-                    continue
+            jlab.run_all_cells(page, "[data-pairs]", timeout_ms=240_000)
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
             assert page.locator(f"[data-count='{len(table)}']").count() == 1, "the explorer did not render"
 
             # 1. a box over the left half of the scatter: the question list keeps the three low questions
             box = page.locator(".js-plotly-plot").nth(0).locator(".nsewdrag").first.bounding_box()
-            page.mouse.move(box["x"] + 3, box["y"] + 3)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 3, steps=12)
-            page.mouse.up()
+            jlab.drag(page, (box["x"] + 3, box["y"] + 3), (box["x"] + box["width"] / 2, box["y"] + box["height"] - 3))
             followed = _holds(page, playwright, f"() => document.querySelector(\"[data-count='{len(low)}']\")", live)
-            assert followed == live
+            assert followed == live, f"the question list {'did not follow' if live else 'followed'} the box"
             if live:
                 listed = page.locator(".jp-OutputArea-output select:not([multiple])").first.evaluate(
                     "s => Array.from(s.options).map(o => o.text.trim().split(/\\s+/)[0])")  # 'id  (mean, spread)'
@@ -243,7 +183,7 @@ def test_linked_views_follow_a_box_selection_a_heatmap_click_and_a_pair_slider(v
             page.mouse.click(cells["x"] + cells["width"] * 1.5 / 4, cells["y"] + cells["height"] * 2.5 / 4)
             marker = f"{shown}:2:1"
             clicked = _holds(page, playwright, f"() => document.querySelector(\"[data-cell='{marker}']\")", live)
-            assert clicked == live
+            assert clicked == live, f"the code panel {'did not show' if live else 'showed'} the clicked cell"
             if live:
                 panel = page.locator(f"[data-cell='{marker}']").inner_text()
                 assert f"{shown} sample 2" in panel and "assert f(1) == 1" in panel
@@ -254,15 +194,13 @@ def test_linked_views_follow_a_box_selection_a_heatmap_click_and_a_pair_slider(v
             slider.scroll_into_view_if_needed()
             handle = slider.locator(".noUi-handle").first.bounding_box()
             track = slider.locator(".noUi-target").first.bounding_box()
-            page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
-            page.mouse.down()
-            page.mouse.move(track["x"] + track["width"] * 0.1, handle["y"] + handle["height"] / 2, steps=12)
-            page.mouse.up()
+            middle = handle["y"] + handle["height"] / 2
+            jlab.drag(page, (handle["x"] + handle["width"] / 2, middle), (track["x"] + track["width"] * 0.1, middle))
             margin = float(slider.locator(".widget-readout").first.inner_text())
-            assert margin < 0.4
+            assert margin < 0.4, f"the drag did not move the margin slider (still {margin})"
             expected = len(p05_build_pairs.build_pairs(programs, questions, top=0.8, margin=margin, floor=0.0))
             assert expected != before  # the fixture is built so that a lower margin admits more pairs
             counted = _holds(page, playwright, f"() => document.querySelector(\"[data-pairs='{expected}']\")", live)
-            assert counted == live
+            assert counted == live, f"the pair count {'did not follow' if live else 'followed'} the slider"
         finally:
             browser.close()
