@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core import timing
+from ..core import launch, timing
 from ..core.paths import checkpoints
 from ..core.schemas import (
     CHOSEN,
@@ -254,13 +254,18 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
 @timing.timed("training")
 def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: RMTrainConfig | None = None,
                        eval_pairs: pd.DataFrame | None = None, progress: bool = True,
-                       keep_checkpoints: bool = False) -> pd.DataFrame:
+                       keep_checkpoints: bool = False) -> pd.DataFrame | None:
     """Train a Bradley-Terry RM on ``pairs`` (05_pairs rows) from backbone ``base`` (a registry name or a folder) and
     save it to ``out_dir`` as a standard transformers folder; returns the training history (06_rm_history).
 
     Checkpoints go to ``out_dir/checkpoints``; a rerun after a crash resumes from the last one. They are deleted
     once the model is saved (each holds the optimizer state, ~3x the model) unless ``keep_checkpoints``. A finished
-    folder (its ``acecoder_rm.json`` written) is not retrained: delete it to train again."""
+    folder (its ``acecoder_rm.json`` written) is not retrained: delete it to train again.
+
+    Run in each process of an ``accelerate launch`` (``main``), the Trainer trains data-parallel; only the main
+    process writes the folder and returns the history (the others return None), and with more than one process
+    every rank writes the sha256 of its final weights to ``out_dir/ranks/rank<k>.sha256`` (not under ZeRO-3,
+    where each rank holds a shard), so a run can show that the ranks agree."""
     import torch
     from trl import RewardConfig, RewardTrainer
 
@@ -301,20 +306,30 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
         length_column_name="length", remove_unused_columns=False)
     trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                             processing_class=tok)
+    resume = checkpoints(ckpt_dir)
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=bool(checkpoints(ckpt_dir)) or None)
+    trainer.train(resume_from_checkpoint=bool(resume) or None)
     seconds = time.perf_counter() - started
     if eval_ds is not None:
         trainer.evaluate()
     if config.lora_r > 0:
         trainer.model = trainer.model.merge_and_unload()
-    trainer.model.save_pretrained(out_dir)
+    world = trainer.args.world_size
+    if world > 1 and not trainer.is_deepspeed_enabled:
+        (out_dir / "ranks").mkdir(exist_ok=True)
+        (out_dir / "ranks" / f"rank{trainer.args.process_index}.sha256").write_text(weights_digest(trainer.model))
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(out_dir))  # every rank takes part (ZeRO-3 gathers its shards); the main process writes
+    if not trainer.is_world_process_zero():
+        return None
     tok.save_pretrained(out_dir)
     history = history_frame(trainer.state.log_history)
     marker = {"layout": "sequence_classification", "base": str(base), "base_path": str(base_path),
               "max_length": config.max_length, "config": asdict(config), "train_pairs": len(train_ds),
               "steps": int(trainer.state.global_step), "train_seconds": round(seconds, 1),
               "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 3),
+              "processes": int(world),
+              "resumed_from_step": int(resume[-1].name.split("-")[-1]) if resume else 0,
               "padding_share": round(padding_share(train_ds, config.per_device_batch_size, config.group_by_length,
                                                    config.seed), 4)}
     (out_dir / "history.json").write_text(json.dumps(trainer.state.log_history))
@@ -323,6 +338,20 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
         import shutil
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return history
+
+
+def weights_digest(model) -> str:
+    """sha256 over every parameter's name, shape and bytes (fp32), in the model's order."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name, param in model.state_dict().items():
+        data = param.detach().to("cpu", torch.float32).contiguous()
+        h.update(f"{name}{tuple(data.shape)}".encode())
+        h.update(data.numpy().tobytes())
+    return h.hexdigest()
 
 
 def training_fingerprint(pairs: pd.DataFrame, base: str, config: RMTrainConfig,
@@ -346,14 +375,22 @@ def _hash_pairs(h, pairs: pd.DataFrame):
 
 
 def train_or_load(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: RMTrainConfig | None = None,
-                  eval_pairs: pd.DataFrame | None = None, progress: bool = True) -> tuple[pd.DataFrame, dict]:
+                  eval_pairs: pd.DataFrame | None = None, progress: bool = True, num_processes: int = 0,
+                  accelerate_config: str | None = None, log=print) -> tuple[pd.DataFrame, dict]:
     """``train_reward_model`` unless ``out_dir`` already holds a model trained on the same fingerprint (then its
     saved history comes back); a folder of another fingerprint, finished or not, is wiped first. Returns
-    (history, the folder's acecoder_rm.json + ``reused``)."""
+    (history, the folder's acecoder_rm.json + ``reused``).
+
+    ``num_processes`` 0 trains in this process (the notebook's kernel); >= 1 runs this module's CLI under
+    ``accelerate launch`` with that many processes (``accelerate_config``: a file or a name under
+    ``configs/accelerate/``), its log lines going to ``log``; the launch is checked before anything is touched, and
+    a rerun after a killed launch resumes from the last checkpoint as in-process training does."""
     import shutil
 
     config = config or RMTrainConfig()
     out_dir = Path(out_dir)
+    if num_processes or accelerate_config:
+        launch.check(max(1, num_processes), accelerate_config)
     fingerprint = training_fingerprint(pairs, base, config, eval_pairs)
     stamp = out_dir / "fingerprint.txt"
     if out_dir.exists() and (not stamp.is_file() or stamp.read_text().strip() != fingerprint):
@@ -363,20 +400,34 @@ def train_or_load(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: R
         return history_frame(json.loads((out_dir / "history.json").read_text())), {**info, "reused": True}
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
-    history = train_reward_model(pairs, base, out_dir, config, eval_pairs=eval_pairs, progress=progress)
+    if num_processes or accelerate_config:
+        work = out_dir / "launch"
+        work.mkdir(exist_ok=True)
+        pairs.to_parquet(work / "pairs.parquet")
+        if eval_pairs is not None:
+            eval_pairs.to_parquet(work / "eval_pairs.parquet")
+        spec = {"pairs": str(work / "pairs.parquet"), "base": str(base), "out_dir": str(out_dir),
+                "eval_pairs": str(work / "eval_pairs.parquet") if eval_pairs is not None else None,
+                "config": asdict(config)}
+        launch.launch(__name__, spec, work, max(1, num_processes), accelerate_config, log=log)
+        history = history_frame(json.loads((out_dir / "history.json").read_text()))
+    else:
+        history = train_reward_model(pairs, base, out_dir, config, eval_pairs=eval_pairs, progress=progress)
     return history, {**json.loads((out_dir / MARKER).read_text()), "reused": False}
 
 
 def learning_curve(train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame, base: str, out_root: str | Path,
                    config: RMTrainConfig, fractions=(0.125, 0.25, 0.5), full: pd.DataFrame | None = None,
-                   full_steps: int = 0, seed: int = 0, score_batch_size: int = 8) -> pd.DataFrame:
+                   full_steps: int = 0, seed: int = 0, score_batch_size: int = 8, num_processes: int = 0,
+                   accelerate_config: str | None = None) -> pd.DataFrame:
     """``06_rm_learning_curve``: for each fraction below 1, a model trained on a nested random subset of
     ``train_pairs`` (one seeded permutation, so 1/8 is inside 1/4), scored on ``eval_pairs`` by kind. ``full``: the
     phase's own model's scores of the same held-out pairs (``score_pairs`` rows), the curve's last point.
 
     Each point trains in ``out_root/pairs-N`` (``train_or_load``: resumed after a crash); once scored, its scores go
     to ``out_root/pairs-N.json`` with the fingerprint of what made them and the model folder is deleted (a 135M
-    backbone is ~0.5 GB a point), so a rerun with nothing changed reuses the scores and trains nothing."""
+    backbone is ~0.5 GB a point), so a rerun with nothing changed reuses the scores and trains nothing.
+    ``num_processes`` / ``accelerate_config``: as for ``train_or_load`` (each point launched, quietly)."""
     import hashlib
     import shutil
 
@@ -400,7 +451,8 @@ def learning_curve(train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame, base: st
         key = f"{training_fingerprint(subset, base, config)}-{eval_key}-{score_batch_size}"
         saved = json.loads(record.read_text()) if record.is_file() else {}
         if saved.get("fingerprint") != key:
-            _, info = train_or_load(subset, base, folder, config, progress=False)
+            _, info = train_or_load(subset, base, folder, config, progress=False, num_processes=num_processes,
+                                    accelerate_config=accelerate_config, log=None)
             scored = score_pairs(RewardModel.load(folder), eval_pairs, batch_size=score_batch_size)
             saved = {"fingerprint": key, "steps": int(info.get("steps", 0)),
                      "scores": scored.to_dict(orient="records")}
@@ -472,3 +524,24 @@ def plot_calibration(scores: pd.DataFrame):
                    title="Reward-model score vs the program's true pass rate")
     fig.update_xaxes(title="true pass rate over the filtered tests")
     return fig
+
+
+def main(argv: list[str] | None = None) -> None:
+    """One process of a launched training run: ``python -m acecoder_lib.phases.p06_train_reward_model --config
+    spec.json`` (what ``train_or_load`` runs under ``accelerate launch``; the spec names the pairs' parquet files,
+    the backbone, the output folder and the ``RMTrainConfig`` fields)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m acecoder_lib.phases.p06_train_reward_model",
+                                     description="Train the phase-06 reward model (one process of a launch).")
+    parser.add_argument("--config", required=True, type=Path, help="the launch spec (JSON)")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.config.read_text())
+    eval_pairs = pd.read_parquet(spec["eval_pairs"]) if spec.get("eval_pairs") else None
+    # progress as the Trainer's per-step log lines (tqdm's carriage returns would flood the notebook)
+    train_reward_model(pd.read_parquet(spec["pairs"]), spec["base"], spec["out_dir"],
+                       RMTrainConfig(**spec["config"]), eval_pairs=eval_pairs, progress=False)
+
+
+if __name__ == "__main__":
+    main()

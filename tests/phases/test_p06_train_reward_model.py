@@ -356,3 +356,74 @@ def test_accuracy_verdicts_are_computed_from_the_held_out_rows():
                      "chance (50.0%)",
                      "held-out reference pairs (n = 10): accuracy 90.0% [70.0%, 100.0%]: above chance (50.0%)"]
     assert rmod.accuracy_verdicts(acc[acc["split"] == "train"]) == ["no held-out pairs: the accuracy is not measured"]
+
+
+# --- launched training (issue 17 item 2): accelerate launch --num_processes 2 --cpu, gloo ------------------------
+LAUNCH_CONFIG = dict(learning_rate=3e-3, per_device_batch_size=4, max_length=128, warmup_ratio=0.0,
+                     lr_scheduler_type="constant")
+
+
+def test_two_processes_train_the_pairs_and_agree_on_the_weights(tiny_model_dir, tmp_path):
+    out = tmp_path / "rm"
+    lines = []
+    config = rmod.RMTrainConfig(max_steps=12, save_steps=6, **LAUNCH_CONFIG)
+    history, info = rmod.train_or_load(_pairs(32), str(tiny_model_dir), out, config, num_processes=2,
+                                       log=lines.append)
+    assert info["processes"] == 2 and info["steps"] == 12 and not info["reused"]
+    loss = history[(history["metric"] == "loss") & (history["split"] == "train")]["value"]
+    assert len(loss) == 12 and loss.tail(3).mean() < loss.head(3).mean()
+    digests = {p.name: p.read_text() for p in (out / "ranks").glob("rank*.sha256")}
+    assert sorted(digests) == ["rank0.sha256", "rank1.sha256"] and len(set(digests.values())) == 1
+    rm = reward_model.RewardModel.load(out)  # the saved model is the ranks' model
+    assert rmod.weights_digest(rm.model) == digests["rank0.sha256"]
+    assert any("'loss'" in line for line in lines)  # the per-step log reached the caller
+    again, info = rmod.train_or_load(_pairs(32), str(tiny_model_dir), out, config, num_processes=2)
+    assert info["reused"] and again.equals(history)
+
+
+def test_a_killed_two_process_launch_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
+    import signal
+    import threading
+    import time
+
+    import psutil
+
+    from acecoder_lib.core import launch
+
+    out = tmp_path / "rm"
+    config = rmod.RMTrainConfig(max_steps=400, save_steps=25, **LAUNCH_CONFIG)
+    errors = []
+
+    def first_run():
+        try:
+            rmod.train_or_load(_pairs(32), str(tiny_model_dir), out, config, num_processes=2, log=None)
+        except launch.LaunchError as e:
+            errors.append(e)
+
+    worker = threading.Thread(target=first_run)
+    worker.start()
+    saved = out / "checkpoints" / "checkpoint-25"  # complete once both ranks' RNG states and the state are written
+    deadline = time.monotonic() + 300
+    while not all((saved / f).is_file() for f in ("trainer_state.json", "rng_state_0.pth", "rng_state_1.pth")):
+        assert time.monotonic() < deadline and worker.is_alive(), "the first launch never saved checkpoint-25"
+        time.sleep(0.05)
+    # a crash of every process, mid-training: the launcher and its ranks (torchrun starts each rank in a session of
+    # its own, so the launcher's process group does not hold them)
+    launcher = psutil.Process(int((out / "launch" / "launch.pid").read_text()))
+    for proc in [*launcher.children(recursive=True), launcher]:
+        proc.send_signal(signal.SIGKILL)
+    worker.join(60)
+    assert errors and "exited with" in str(errors[0]) and not (out / reward_model.MARKER).exists()
+    done = sorted(int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*"))
+    assert done and done[-1] < 400
+    _, info = rmod.train_or_load(_pairs(32), str(tiny_model_dir), out, config, num_processes=2, log=None)
+    assert info["resumed_from_step"] == done[-1] and info["steps"] == 400 and info["processes"] == 2
+
+
+def test_a_launch_that_cannot_start_touches_nothing(tiny_model_dir, tmp_path):
+    from acecoder_lib.core import launch
+
+    with pytest.raises(launch.LaunchError, match="DeepSpeed, which needs CUDA GPUs"):
+        rmod.train_or_load(_pairs(4), str(tiny_model_dir), tmp_path / "rm", num_processes=1,
+                           accelerate_config="8gpu_zero3")
+    assert not (tmp_path / "rm").exists()
