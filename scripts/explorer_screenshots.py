@@ -9,7 +9,8 @@ reader would: a box over the middle of the scatter (the mixed questions), a clic
 the pair rule's margin slider moved left. It saves one PNG per view:
 
 - ``explorer_distribution.png``: filters, the selection count, the mean-vs-spread scatter and the histograms;
-- ``explorer_question.png``: the question list, the question with its flagged tests, the heatmap, the code panel;
+- ``explorer_question_text.png``: the question list, the question with its reference and its flagged tests;
+- ``explorer_question.png``: that question's programs x tests heatmap and, below it, the clicked cell's program;
 - ``explorer_pairs.png``: the pair rule's sliders, the pair count, one pair as a diff;
 - ``explorer_comparison.png``: the base policy against the first trained one (only when phase 08 ran).
 """
@@ -75,6 +76,9 @@ def shoot(run: str, out: Path) -> list[Path]:
                 page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {plots}",
                                        timeout=120_000)
                 page.keyboard.press("Escape")
+                no = page.locator(".jp-toast-button", has_text="No")  # JupyterLab's "news?" toast
+                if no.count():
+                    no.first.click()
                 page.wait_for_timeout(1500)
                 area = page.locator(".jp-OutputArea-output:has(.js-plotly-plot)").first
                 scatter = page.locator(".js-plotly-plot").nth(0)
@@ -92,12 +96,19 @@ def shoot(run: str, out: Path) -> list[Path]:
                 heat.scroll_into_view_if_needed()
                 grid = heat.locator(".nsewdrag").first.bounding_box()
                 page.mouse.click(grid["x"] + grid["width"] * 0.75, grid["y"] + grid["height"] * 0.3)
-                page.wait_for_timeout(2500)
+                page.wait_for_selector("[data-cell]", timeout=60_000)
+                page.locator("[data-cell]").first.scroll_into_view_if_needed()
+                page.wait_for_timeout(1000)
+                panel = page.locator("[data-cell]").first.bounding_box()
+                saved.append(out / "explorer_question.png")  # the heatmap and the clicked cell's program
+                page.screenshot(path=saved[-1], full_page=True, clip=_union(heat.bounding_box(), panel))
+                saved.append(out / "explorer_question_text.png")  # the list and the question with its flagged tests
+                page.locator(".jp-OutputArea-output select:not([multiple])").first.scroll_into_view_if_needed()
+                page.wait_for_timeout(500)
                 listing = page.locator(".jp-OutputArea-output select:not([multiple])").first.bounding_box()
-                code = page.locator("[data-cell]").first
-                panel = code.bounding_box() if code.count() else heat.bounding_box()
-                saved.append(out / "explorer_question.png")
-                page.screenshot(path=saved[-1], full_page=True, clip=_union(listing, heat.bounding_box(), panel))
+                view = page.locator("[data-question]").first.locator("xpath=..").bounding_box()
+                page.screenshot(path=saved[-1], full_page=True,
+                                clip=_union(listing, {**view, "height": min(view["height"], 700)}))
                 slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text="margin")).first
                 slider.scroll_into_view_if_needed()
                 handle, track = slider.locator(".noUi-handle").first.bounding_box(), \
