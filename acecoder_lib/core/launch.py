@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import paths
+from .lab import free_port
 
 ACCELERATE_CONFIGS = paths.REPO_ROOT / "configs" / "accelerate"
 
@@ -92,16 +93,8 @@ def command(module: str, spec_path: Path, num_processes: int, config: Path | Non
             # starts them all, and with ACCELERATE_USE_CPU (set by ``launch``) they join a gloo group
             cmd += ["--multi_gpu"]
     if num_processes > 1:
-        cmd += ["--main_process_port", str(_free_port())]
+        cmd += ["--main_process_port", str(free_port())]
     return cmd + ["-m", module, "--config", str(spec_path)]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(module: str, spec: dict, workdir: str | os.PathLike, num_processes: int = 1,
