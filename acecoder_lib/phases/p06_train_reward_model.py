@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import launch, timing
+from ..core.launch import weights_digest
 from ..core.paths import checkpoints
 from ..core.schemas import (
     CHOSEN,
@@ -338,20 +339,6 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
         import shutil
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return history
-
-
-def weights_digest(model) -> str:
-    """sha256 over every parameter's name, shape and bytes (fp32), in the model's order."""
-    import hashlib
-
-    import torch
-
-    h = hashlib.sha256()
-    for name, param in model.state_dict().items():
-        data = param.detach().to("cpu", torch.float32).contiguous()
-        h.update(f"{name}{tuple(data.shape)}".encode())
-        h.update(data.numpy().tobytes())
-    return h.hexdigest()
 
 
 def training_fingerprint(pairs: pd.DataFrame, base: str, config: RMTrainConfig,
