@@ -481,10 +481,14 @@ def score_pairs(rm: RewardModel, pairs: pd.DataFrame, batch_size: int = 8) -> pd
 
 
 def score_programs(rm: RewardModel, programs: pd.DataFrame, questions: pd.DataFrame, held_out: set[str],
-                   batch_size: int = 8) -> pd.DataFrame:
-    """``06_rm_program_scores``: every program of ``programs`` (non-empty code) scored against its question."""
+                   batch_size: int = 8, sample: int = 0, seed: int = 0) -> pd.DataFrame:
+    """``06_rm_program_scores``: every program of ``programs`` (non-empty code) scored against its question, or,
+    with ``sample`` > 0, a random ``sample`` of them (seeded; for the calibration diagnostic at paper scale, where
+    phase 04 holds ~1.4M programs)."""
     text = dict(zip(questions[QUESTION_ID], questions["question"]))
     rows = programs[programs[PROGRAM].str.strip() != ""]
+    if sample and sample < len(rows):
+        rows = rows.sample(n=sample, random_state=seed).sort_index()
     scores = rm.score_many([text[q] for q in rows[QUESTION_ID]], list(rows[PROGRAM]), batch_size)
     out = pd.DataFrame({QUESTION_ID: rows[QUESTION_ID].to_numpy(), "sample": rows["sample"].to_numpy(),
                         SPLIT: ["heldout" if q in held_out else "train" for q in rows[QUESTION_ID]],

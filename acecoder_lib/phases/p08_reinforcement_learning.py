@@ -199,8 +199,10 @@ def rl_dataset(questions: pd.DataFrame, tokenizer, n_tests_shown: int = 2,
     return datasets.Dataset.from_dict(columns)
 
 
-def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None) -> tuple[list, list[float]]:
-    """(reward functions, weights) for trl: the rule reward first (always), the RM second when used."""
+def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None,
+                 rm_batch_size: int = 8) -> tuple[list, list[float]]:
+    """(reward functions, weights) for trl: the rule reward first (always), the RM second when used (scoring
+    ``rm_batch_size`` sequences per forward pass)."""
 
     config = config or RLConfig()
     if kind not in REWARDS:
@@ -212,8 +214,8 @@ def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None) -> 
     if rm is None:
         raise ValueError(f"reward {kind!r} needs a reward model (phase 06's runs/<RUN_NAME>/06_reward_model)")
     if kind == "reward_model":
-        return [rule, RMReward(rm)], [0.0, 1.0]
-    return [rule, RMReward(rm)], [config.mix_weight, 1.0 - config.mix_weight]
+        return [rule, RMReward(rm, batch_size=rm_batch_size)], [0.0, 1.0]
+    return [rule, RMReward(rm, batch_size=rm_batch_size)], [config.mix_weight, 1.0 - config.mix_weight]
 
 
 class _Timing:
