@@ -160,3 +160,18 @@ def stop(pid: int, timeout_s: float = 10.0) -> None:
             p.kill()
         except psutil.NoSuchProcess:
             pass
+
+
+def weights_digest(model) -> str:
+    """sha256 over every parameter's name, shape and bytes (fp32), in the model's order: what each rank of a
+    data-parallel run writes at the end, so a run can show that the ranks agree."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name, param in model.state_dict().items():
+        data = param.detach().to("cpu", torch.float32).contiguous()
+        h.update(f"{name}{tuple(data.shape)}".encode())
+        h.update(data.numpy().tobytes())
+    return h.hexdigest()

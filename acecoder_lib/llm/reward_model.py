@@ -32,6 +32,28 @@ LAYOUTS = ("sequence_classification", "value_head")
 
 
 VALUE_HEAD_KEYS = ("v_head.summary.weight", "v_head.summary.bias")
+RELEASED = ("TIGER-Lab/AceCodeRM-7B", "TIGER-Lab/AceCodeRM-32B")  # the paper's reward models (value-head layout)
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def resolve(name: str, trained: str | Path) -> Path:
+    """Where the reward model of phases 07/08 comes from: ``""`` is this run's phase-06 model (``trained``); anything
+    else is a local folder or a Hugging Face id such as ``TIGER-Lab/AceCodeRM-7B`` (one of ``RELEASED``), found in
+    the local HF cache (``models.resolve_model``: nothing is downloaded while offline; the error names the id)."""
+    if not name:
+        return Path(trained)
+    from . import models
+
+    return models.resolve_model(name)
+
+
+def torch_dtype(name: str):
+    """``"float32"`` / ``"bfloat16"`` / ``"float16"`` as a torch dtype (a clear error otherwise)."""
+    import torch
+
+    if name not in DTYPES:
+        raise ValueError(f"reward model dtype must be one of {DTYPES}, got {name!r}")
+    return getattr(torch, name)
 
 
 class RewardModelError(RuntimeError):

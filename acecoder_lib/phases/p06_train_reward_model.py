@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import launch, timing
+from ..core.launch import weights_digest
 from ..core.paths import checkpoints
 from ..core.schemas import (
     CHOSEN,
@@ -340,20 +341,6 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
     return history
 
 
-def weights_digest(model) -> str:
-    """sha256 over every parameter's name, shape and bytes (fp32), in the model's order."""
-    import hashlib
-
-    import torch
-
-    h = hashlib.sha256()
-    for name, param in model.state_dict().items():
-        data = param.detach().to("cpu", torch.float32).contiguous()
-        h.update(f"{name}{tuple(data.shape)}".encode())
-        h.update(data.numpy().tobytes())
-    return h.hexdigest()
-
-
 def training_fingerprint(pairs: pd.DataFrame, base: str, config: RMTrainConfig,
                          eval_pairs: pd.DataFrame | None = None) -> str:
     """sha256 of what determines a trained model: backbone, config, and the pairs' texts (train and eval)."""
@@ -494,10 +481,14 @@ def score_pairs(rm: RewardModel, pairs: pd.DataFrame, batch_size: int = 8) -> pd
 
 
 def score_programs(rm: RewardModel, programs: pd.DataFrame, questions: pd.DataFrame, held_out: set[str],
-                   batch_size: int = 8) -> pd.DataFrame:
-    """``06_rm_program_scores``: every program of ``programs`` (non-empty code) scored against its question."""
+                   batch_size: int = 8, sample: int = 0, seed: int = 0) -> pd.DataFrame:
+    """``06_rm_program_scores``: every program of ``programs`` (non-empty code) scored against its question, or,
+    with ``sample`` > 0, a random ``sample`` of them (seeded; for the calibration diagnostic at paper scale, where
+    phase 04 holds ~1.4M programs)."""
     text = dict(zip(questions[QUESTION_ID], questions["question"]))
     rows = programs[programs[PROGRAM].str.strip() != ""]
+    if sample and sample < len(rows):
+        rows = rows.sample(n=sample, random_state=seed).sort_index()
     scores = rm.score_many([text[q] for q in rows[QUESTION_ID]], list(rows[PROGRAM]), batch_size)
     out = pd.DataFrame({QUESTION_ID: rows[QUESTION_ID].to_numpy(), "sample": rows["sample"].to_numpy(),
                         SPLIT: ["heldout" if q in held_out else "train" for q in rows[QUESTION_ID]],

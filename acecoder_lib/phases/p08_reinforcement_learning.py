@@ -4,8 +4,17 @@
     rewards, weights = rl.make_rewards("rule", engine=engine)                   # or "reward_model" / "mix"
     log = rl.train_policy(dataset, "smollm2-135m-instruct", out_dir, rewards, weights, RLConfig(max_steps=8))
 
-The paper trains with Reinforce++ (OpenRLHF); here trl's ``GRPOTrainer`` is the default and ``RLOOTrainer`` (the
-closest trl relative of Reinforce++: a leave-one-out baseline instead of a critic) the option. Rewards:
+The paper trains with Reinforce++ (OpenRLHF), which trl has no trainer of. ``algorithm``:
+- ``grpo`` (default): trl's ``GRPOTrainer``, advantages normalised within each question's group;
+- ``reinforce_pp``: the closest trl setting to OpenRLHF's ``reinforce_baseline`` estimator (REINFORCE++-baseline):
+  ``GRPOTrainer`` with ``scale_rewards="batch"``, i.e. each reward minus its group's mean, divided by the standard
+  deviation over the whole batch (not the group), with the KL to the reference weighted by ``beta``. Where it differs
+  from OpenRLHF's Reinforce++: trl puts the KL in the loss (its k3 estimator, ``beta`` x KL) where OpenRLHF folds a
+  per-token KL penalty into the reward before normalising; trl subtracts the group mean where plain Reinforce++
+  (one sample per prompt) subtracts the batch mean; both clip the ratio at 0.2 (PPO-style). See ``REINFORCE_PP_NOTE``.
+- ``rloo``: trl's ``RLOOTrainer`` (a leave-one-out baseline).
+The paper's schedule (rollout batch 256 questions x 8 samples, train batch 128, one episode) maps onto trl's batch
+settings in ``schedule``. Rewards:
 - ``rule``: 1.0 only when every test passes (the paper's), or the pass rate (``rule_mode="pass_rate"``); run by the
   sandboxed engine in parallel (identical programs of one group run once);
 - ``reward_model``: the phase-06 model's score of (question, extracted program); a completion with no code gets the
@@ -35,7 +44,14 @@ from ..core.schemas import ENTRY_POINT, QUESTION, QUESTION_ID, RL_STEPS, TESTS
 from ..llm import prompts
 from ..rewards import RMReward, make_rule_reward
 
-ALGORITHMS = ("grpo", "rloo")
+ALGORITHMS = ("grpo", "rloo", "reinforce_pp")
+REINFORCE_PP_NOTE = (
+    "reinforce_pp is trl's GRPOTrainer with scale_rewards='batch' (group-mean baseline, batch-level std "
+    "normalisation), the closest trl setting to OpenRLHF's REINFORCE++-baseline. It differs from the paper's "
+    "Reinforce++ in the KL: trl adds beta x KL (k3 estimator) to the loss, OpenRLHF subtracts a per-token KL penalty "
+    "from the reward before the advantages are normalised; and in the baseline: plain Reinforce++ uses the batch mean "
+    "where this uses each question's group mean. Its logs' share of groups with reward variance is not recorded "
+    "(trl's zero-std flag is batch-level under batch scaling).")
 REWARDS = ("rule", "reward_model", "mix")
 MARKER = "acecoder_rl.json"
 PAPER = {"rollout_questions": 256, "samples": 8, "train_batch": 128, "lr": 5e-7, "kl": 0.01, "episodes": 1,
@@ -47,12 +63,17 @@ class RLConfig:
     """trl settings; defaults are the paper's where a CPU run allows (PAPER_FACTS S7)."""
 
     algorithm: str = "grpo"
-    max_steps: int = 8
+    max_steps: int = 8                  # optimisation steps; 0: ``episodes`` passes over the questions
+    episodes: float = 0.0               # used when max_steps is 0; paper 1
     learning_rate: float = 5e-7
     beta: float = 0.01                  # KL coefficient, paper 0.01
     num_generations: int = 8            # samples per question, paper 8
-    per_device_batch_size: int = 8      # completions per step (a multiple of num_generations)
-    gradient_accumulation_steps: int = 1
+    per_device_batch_size: int = 8      # completions per process and micro-step
+    gradient_accumulation_steps: int = 1  # used when train_batch is 0
+    train_batch: int = 0                # completions per optimisation step over all processes (paper 128); 0:
+                                        # per_device_batch_size x processes x gradient_accumulation_steps
+    rollout_questions: int = 0          # questions per rollout (paper 256): each rollout's completions are split
+                                        # into optimisation steps of train_batch; 0: one rollout per step
     max_completion_length: int = 256    # paper 2048
     temperature: float = 1.0
     top_p: float = 1.0
@@ -60,10 +81,63 @@ class RLConfig:
     save_steps: int = 0                 # 0: a checkpoint every max(10, max_steps // 4) steps
     bf16: bool = False
     use_vllm: bool = False              # trl's vLLM generation: GPU only (fails on CPU at weight sync)
+    vllm_mode: str = "colocate"         # colocate (vLLM in the training processes) or server (``trl vllm-serve``)
+    vllm_gpu_memory_utilization: float = 0.3  # colocate: the share of each GPU vLLM may take
+    vllm_tensor_parallel_size: int = 1  # colocate: GPUs per vLLM engine
+    lora_r: int = 0                     # 0: full fine-tune (paper); > 0: LoRA of that rank (peft), merged at the end
+    lora_alpha: int = 16
     gradient_checkpointing: bool = False  # trl defaults to True, which also turns the KV cache off during rollouts:
                                           # ~10x slower generation on CPU; turn on for memory on a GPU
     rule_mode: str = "all_pass"         # or pass_rate
     mix_weight: float = 0.5             # rule weight in "mix"
+
+
+def schedule(config: RLConfig, n_questions: int, num_processes: int = 1) -> dict:
+    """trl's batch settings for ``config`` on ``n_questions`` questions and ``num_processes`` processes, with the
+    paper's terms (PAPER_FACTS S7: rollout batch 256 questions x 8 samples = 2,048 completions per rollout, train batch
+    128 completions per optimisation step, so 16 steps per rollout; one episode over the questions):
+
+    - ``gradient_accumulation_steps``: train_batch / (per_device_batch_size x processes);
+    - ``generation_batch_size``: completions per rollout (trl generates them at once and splits them into
+      ``steps_per_generation`` micro-steps);
+    - ``max_steps``: config.max_steps, or ceil(questions x samples x episodes / train_batch).
+    Raises ValueError (naming the parameter) when the numbers do not divide."""
+    import math
+
+    procs = max(1, int(num_processes))
+    micro = config.per_device_batch_size * procs  # completions per micro-step over all processes
+    if config.train_batch:
+        if config.train_batch % micro:
+            raise ValueError(f"train batch {config.train_batch} (TRAIN_BATCH) is not a multiple of "
+                             f"{config.per_device_batch_size} completions per process x {procs} processes")
+        accum = config.train_batch // micro
+    else:
+        accum = config.gradient_accumulation_steps
+    train_batch = micro * accum
+    if train_batch % config.num_generations:
+        raise ValueError(f"the train batch ({train_batch} completions per optimisation step) must be a multiple of "
+                         f"num_generations ({config.num_generations}): every question's samples in one step")
+    if config.rollout_questions:
+        if config.rollout_questions > n_questions:
+            raise ValueError(f"a rollout of {config.rollout_questions} questions (ROLLOUT_QUESTIONS) but only "
+                             f"{n_questions} questions to train on: trl would find no full rollout and train nothing")
+        generation = config.rollout_questions * config.num_generations
+        if generation % train_batch:
+            raise ValueError(f"a rollout of {config.rollout_questions} questions x {config.num_generations} samples "
+                             f"({generation} completions, ROLLOUT_QUESTIONS) is not a whole number of train batches "
+                             f"of {train_batch}")
+    else:
+        generation = train_batch
+    if config.max_steps > 0:
+        max_steps = config.max_steps
+    elif config.episodes > 0:
+        max_steps = max(1, math.ceil(n_questions * config.num_generations * config.episodes / train_batch))
+    else:
+        raise ValueError("set max_steps (MAX_STEPS) or episodes (EPISODES): one of them must be positive")
+    return {"processes": procs, "gradient_accumulation_steps": accum, "train_batch": train_batch,
+            "generation_batch_size": generation, "steps_per_generation": generation // micro,
+            "steps_per_rollout": generation // train_batch, "max_steps": max_steps,
+            "questions_seen": max_steps * train_batch // config.num_generations}
 
 
 SELECTIONS = ("hard", "mixed")
@@ -98,15 +172,25 @@ def rl_questions(questions: pd.DataFrame, programs: pd.DataFrame, hard: pd.DataF
 
 
 def rl_dataset(questions: pd.DataFrame, tokenizer, n_tests_shown: int = 2,
-               time_limits: dict[str, list[float]] | None = None):
+               time_limits: dict[str, list[float]] | None = None, max_prompt_tokens: int = 0):
     """A ``datasets.Dataset``: ``prompt`` (chat template + prefill, a string), ``tests``, ``entry_point``,
     ``question`` (for the reward model) and ``question_id``; with ``time_limits`` (question_id -> CPU seconds per
-    test, ``solutions.test_limits``), also a ``time_limits`` column the rule reward runs each test under."""
+    test, ``solutions.test_limits``), also a ``time_limits`` column the rule reward runs each test under.
+
+    ``max_prompt_tokens`` > 0 (the paper's prompt length, 2,048) leaves out the questions whose prompt is longer
+    (rather than cutting a question short; trl has no prompt limit of its own): compare the dataset's length with
+    ``questions``'. Raises ValueError when none is left."""
     import datasets
 
     texts = [tokenizer.apply_chat_template(prompts.solve_messages(q.question, list(q.tests), n_tests_shown),
                                            tokenize=False, continue_final_message=True)
              for q in questions.itertuples()]
+    if max_prompt_tokens:
+        keep = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) <= max_prompt_tokens for t in texts]
+        if not any(keep):
+            raise ValueError(f"every prompt is longer than {max_prompt_tokens} tokens (MAX_PROMPT_LENGTH)")
+        questions = questions[keep]
+        texts = [t for t, k in zip(texts, keep) if k]
     columns = {"prompt": texts, TESTS: [list(t) for t in questions[TESTS]],
                ENTRY_POINT: questions[ENTRY_POINT].tolist(), QUESTION: questions[QUESTION].tolist(),
                QUESTION_ID: questions[QUESTION_ID].tolist()}
@@ -115,8 +199,10 @@ def rl_dataset(questions: pd.DataFrame, tokenizer, n_tests_shown: int = 2,
     return datasets.Dataset.from_dict(columns)
 
 
-def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None) -> tuple[list, list[float]]:
-    """(reward functions, weights) for trl: the rule reward first (always), the RM second when used."""
+def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None,
+                 rm_batch_size: int = 8) -> tuple[list, list[float]]:
+    """(reward functions, weights) for trl: the rule reward first (always), the RM second when used (scoring
+    ``rm_batch_size`` sequences per forward pass)."""
 
     config = config or RLConfig()
     if kind not in REWARDS:
@@ -128,8 +214,8 @@ def make_rewards(kind: str, engine, rm=None, config: RLConfig | None = None) -> 
     if rm is None:
         raise ValueError(f"reward {kind!r} needs a reward model (phase 06's runs/<RUN_NAME>/06_reward_model)")
     if kind == "reward_model":
-        return [rule, RMReward(rm)], [0.0, 1.0]
-    return [rule, RMReward(rm)], [config.mix_weight, 1.0 - config.mix_weight]
+        return [rule, RMReward(rm, batch_size=rm_batch_size)], [0.0, 1.0]
+    return [rule, RMReward(rm, batch_size=rm_batch_size)], [config.mix_weight, 1.0 - config.mix_weight]
 
 
 class _Timing:
@@ -204,7 +290,8 @@ def reward_trend(steps: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     for reward, g in steps.groupby("reward", sort=False):
-        slope, lo, hi = slope_ci(g["step"], g["train_reward"])
+        rolled = g.dropna(subset=["train_reward"])  # steps that trained on an earlier rollout have no reward
+        slope, lo, hi = slope_ci(rolled["step"], rolled["train_reward"])
         share = g["nonzero_advantage_share"].dropna() if "nonzero_advantage_share" in g else pd.Series(dtype=float)
         rows.append({"reward": reward, "steps": len(g),
                      "nonzero_advantage_share": float(share.mean()) if len(share) else float("nan"),
@@ -213,22 +300,27 @@ def reward_trend(steps: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward_names: list[str]) -> pd.DataFrame:
-    """``08_rl_steps`` rows from trl's log history (one entry per step at logging_steps=1) and the timer."""
+def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward_names: list[str],
+                group_variance: bool = True) -> pd.DataFrame:
+    """``08_rl_steps`` rows from trl's log history (one entry per step at logging_steps=1) and the timer. A step
+    that trained on an earlier step's rollout (``rollout_questions`` larger than one step's worth) has no reward of its
+    own: its reward columns are NaN. ``group_variance`` False (batch-scaled rewards, ``reinforce_pp``): trl's zero-std
+    flag is then batch-level, so the share of groups with reward variance is left NaN."""
     times = {t["step"]: t for t in timing}
     rule, rm = reward_names[0], (reward_names[1] if len(reward_names) > 1 else None)
     rows = []
     for e in log_history:
-        if "reward" not in e or "step" not in e:
+        if "step" not in e or not ("reward" in e or "loss" in e):
             continue
         t = times.get(int(e["step"]), {})
-        rows.append({"reward": reward, "step": int(e["step"]), "train_reward": float(e["reward"]),
+        rows.append({"reward": reward, "step": int(e["step"]), "train_reward": float(e.get("reward", float("nan"))),
                      "rule_pass_rate": float(e.get(f"rewards/{rule}/mean", float("nan"))),
                      "rm_reward": float(e.get(f"rewards/{rm}/mean", float("nan"))) if rm else float("nan"),
                      "mean_length": float(e.get("completions/mean_length", float("nan"))),
                      "no_code_frac": float(e.get(f"{rule}/no_code_frac", float("nan"))),
                      "kl": float(e.get("kl", float("nan"))),
-                     "nonzero_advantage_share": 1.0 - float(e.get("frac_reward_zero_std", float("nan"))),
+                     "nonzero_advantage_share": (1.0 - float(e.get("frac_reward_zero_std", float("nan"))))
+                     if group_variance else float("nan"),
                      **{k: float(t.get(k, float("nan")))
                         for k in ("generation_s", "reward_s", "optimisation_s", "step_s")}})
     return pd.DataFrame(rows, columns=RL_STEPS.column_names)
@@ -251,23 +343,31 @@ def training_fingerprint(dataset, base: str, config: RLConfig, reward_funcs: lis
 @timing.timed("training")
 def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, reward_weights: list[float],
                  config: RLConfig | None = None, reward_name: str = "rule", progress: bool = False,
-                 keep_checkpoints: bool = False) -> pd.DataFrame:
+                 keep_checkpoints: bool = False, num_processes: int = 0, accelerate_config: str | None = None,
+                 log=print) -> pd.DataFrame:
     """RL of the policy ``base`` (registry name or folder) on ``dataset``; the final model goes to
     ``out_dir/final`` (a standard transformers folder), checkpoints to ``out_dir/checkpoints`` (a rerun after a
     crash resumes from the last one, and they are deleted once the final model is saved unless
     ``keep_checkpoints``; a finished ``out_dir`` of the same ``training_fingerprint`` returns its saved step log without
-    training, one of another fingerprint is wiped and trained anew)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    training, one of another fingerprint is wiped and trained anew).
 
-    from ..llm import models
-
+    ``num_processes`` 0 trains in this process (the notebook's kernel); >= 1 runs this module's CLI under
+    ``accelerate launch`` (``core.launch``) with that many processes (``accelerate_config``: a file or a name under
+    ``configs/accelerate/``), its log lines going to ``log``. Each process rebuilds the rewards from
+    ``reward_recipe`` (its own sandbox engine with a share of the workers; the reward model on its own device), so
+    only the rule and reward-model rewards of ``make_rewards`` can be launched. The launch and the schedule are
+    checked before anything under ``out_dir`` is touched."""
     config = config or RLConfig()
     if config.algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {config.algorithm!r}")
-    if config.per_device_batch_size % config.num_generations:
-        raise ValueError(f"per_device_batch_size ({config.per_device_batch_size}) must be a multiple of "
-                         f"num_generations ({config.num_generations})")
+    launched = bool(num_processes or accelerate_config)
+    procs = max(1, num_processes) if launched else 1
+    if launched:
+        from ..core import launch
+
+        launch.check(procs, accelerate_config)
+        recipe = reward_recipe(reward_funcs, procs)  # refuses a reward a launched process cannot rebuild
+    schedule(config, len(dataset), procs)  # refuses numbers that do not divide
     out_dir = Path(out_dir)
     fingerprint = training_fingerprint(dataset, base, config, reward_funcs, reward_weights, reward_name)
     stamp = out_dir / "fingerprint.txt"
@@ -278,6 +378,39 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
         return pd.read_json(out_dir / "steps.json", orient="records").reindex(columns=RL_STEPS.column_names)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
+    if not launched:
+        return run_trainer(dataset, base, out_dir, reward_funcs, reward_weights, config, reward_name, progress,
+                           keep_checkpoints)
+    from ..core import launch
+
+    work = out_dir / "launch"
+    work.mkdir(exist_ok=True)
+    (work / "dataset.json").write_text(json.dumps(dataset.to_dict(), default=str))
+    spec = {"dataset": str(work / "dataset.json"), "base": str(base), "out_dir": str(out_dir),
+            "config": asdict(config), "rewards": recipe, "weights": list(reward_weights),
+            "reward_name": reward_name, "keep_checkpoints": keep_checkpoints}
+    launch.launch(__name__, spec, work, procs, accelerate_config, log=log)
+    return pd.read_json(out_dir / "steps.json", orient="records").reindex(columns=RL_STEPS.column_names)
+
+
+def run_trainer(dataset, base: str, out_dir: str | Path, reward_funcs: list, reward_weights: list[float],
+                config: RLConfig, reward_name: str = "rule", progress: bool = False,
+                keep_checkpoints: bool = False) -> pd.DataFrame | None:
+    """The training itself, in this process (``train_policy`` handles reuse and the fingerprint). Run in each process
+    of an ``accelerate launch`` (``main``), trl trains data-parallel; every rank takes part in saving (ZeRO-3 gathers
+    its shards) and, with more than one process (not under DeepSpeed, where each rank holds a shard), writes the
+    sha256 of its final weights to ``out_dir/ranks/rank<k>.sha256``; only the main process writes the step log and
+    the marker and returns the steps (the others return None)."""
+    import os
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..core.launch import weights_digest
+    from ..llm import models
+
+    out_dir = Path(out_dir)
+    plan = schedule(config, len(dataset), int(os.environ.get("WORLD_SIZE", "1")))
     path = Path(base) if Path(base).is_dir() else models.resolve_model(base)
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
@@ -289,41 +422,150 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
     timing = _Timing()
     timing.reward_funcs = reward_funcs
     timing.wrap(model)
-    common = dict(output_dir=str(out_dir / "checkpoints"), max_steps=config.max_steps,
+    common = dict(output_dir=str(out_dir / "checkpoints"), max_steps=plan["max_steps"],
                   learning_rate=config.learning_rate, beta=config.beta, num_generations=config.num_generations,
                   per_device_train_batch_size=config.per_device_batch_size,
-                  gradient_accumulation_steps=config.gradient_accumulation_steps,
+                  gradient_accumulation_steps=plan["gradient_accumulation_steps"],
                   max_completion_length=config.max_completion_length, temperature=config.temperature,
                   top_p=config.top_p, seed=config.seed, logging_steps=1, save_strategy="steps",
-                  save_steps=config.save_steps or max(10, config.max_steps // 4), save_total_limit=1, report_to=[],
+                  save_steps=config.save_steps or max(10, plan["max_steps"] // 4), save_total_limit=1, report_to=[],
                   disable_tqdm=not progress, bf16=config.bf16, use_cpu=not torch.cuda.is_available(),
                   use_vllm=config.use_vllm, reward_weights=reward_weights, dataloader_num_workers=0,
                   gradient_checkpointing=config.gradient_checkpointing)
-    if config.algorithm == "grpo":
-        from trl import GRPOConfig as Config
-        from trl import GRPOTrainer as Trainer
-    else:
+    if config.rollout_questions:
+        common["generation_batch_size"] = plan["generation_batch_size"]
+    if config.use_vllm:
+        common.update(vllm_mode=config.vllm_mode, vllm_gpu_memory_utilization=config.vllm_gpu_memory_utilization,
+                      vllm_tensor_parallel_size=config.vllm_tensor_parallel_size)
+    if config.algorithm == "rloo":
         from trl import RLOOConfig as Config
         from trl import RLOOTrainer as Trainer
+    else:
+        from trl import GRPOConfig as Config
+        from trl import GRPOTrainer as Trainer
+        if config.algorithm == "reinforce_pp":
+            common["scale_rewards"] = "batch"
+    peft_config = None
+    if config.lora_r > 0:
+        from peft import LoraConfig, TaskType
+        peft_config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=config.lora_r, lora_alpha=config.lora_alpha,
+                                 lora_dropout=0.0, target_modules="all-linear")
     trainer = Trainer(model=model, reward_funcs=reward_funcs, args=Config(**common), train_dataset=dataset,
-                      processing_class=tok, callbacks=[timing.callback])
+                      processing_class=tok, callbacks=[timing.callback], peft_config=peft_config)
+    resume = checkpoints(out_dir / "checkpoints")
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=bool(checkpoints(out_dir / "checkpoints")) or None)
+    trainer.train(resume_from_checkpoint=bool(resume) or None)
     seconds = time.perf_counter() - started
+    if peft_config is not None:
+        trainer.model = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+    world = trainer.args.world_size
+    if world > 1 and not trainer.is_deepspeed_enabled:
+        (out_dir / "ranks").mkdir(exist_ok=True)
+        (out_dir / "ranks" / f"rank{trainer.args.process_index}.sha256").write_text(weights_digest(trainer.model))
+    trainer.accelerator.wait_for_everyone()
     final = out_dir / "final"
-    trainer.model.save_pretrained(final)
+    trainer.save_model(str(final))  # every rank takes part; the main process writes
+    if not trainer.is_world_process_zero():
+        return None
     tok.padding_side = "right"
     tok.save_pretrained(final)
     names = [getattr(f, "__name__", type(f).__name__) for f in reward_funcs]
-    steps = steps_frame(reward_name, trainer.state.log_history, timing.steps, names)
+    steps = steps_frame(reward_name, trainer.state.log_history, timing.steps, names,
+                        group_variance=config.algorithm != "reinforce_pp")
     steps.to_json(out_dir / "steps.json", orient="records")
     (out_dir / MARKER).write_text(json.dumps({"base": str(base), "config": asdict(config), "reward": reward_name,
                                               "reward_weights": reward_weights, "steps": trainer.state.global_step,
+                                              "schedule": plan, "processes": int(world),
+                                              "resumed_from_step": int(resume[-1].name.split("-")[-1]) if resume else 0,
                                               "train_seconds": round(seconds, 1)}, indent=1))
     if not keep_checkpoints:
         import shutil
         shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     return steps
+
+
+_RULE_FIELDS = ("tests_column", "mode", "entry_point_column", "prelude", "rename", "no_tests_reward", "prefix",
+                "limits_column")
+
+
+def reward_recipe(reward_funcs: list, num_processes: int = 1) -> list[dict]:
+    """How a launched process rebuilds ``reward_funcs`` (``rewards_from_recipe``): a rule reward's settings and its
+    engine's (the engine's workers shared out over the processes, at least one each), a reward model's folder, dtype
+    and batch size. Raises ``core.launch.LaunchError`` for any other reward function (train it in-process)."""
+    from ..core.launch import LaunchError
+    from ..rewards import RuleReward
+
+    out = []
+    for f in reward_funcs:
+        if isinstance(f, RuleReward):
+            engine = f.engine
+            out.append({"type": "rule", "name": f.__name__, **{k: getattr(f, k) for k in _RULE_FIELDS},
+                        "config": asdict(f.config) if f.config is not None else None,
+                        "engine": None if engine is None else {
+                            "workers": max(1, engine.n_workers // max(1, num_processes)),
+                            "config": asdict(engine.config), "isolation": engine.isolation_requested}})
+        elif isinstance(f, RMReward) and getattr(f.rm, "folder", None) is not None:
+            dtype = str(getattr(getattr(f.rm, "model", None), "dtype", "torch.float32")).replace("torch.", "")
+            out.append({"type": "reward_model", "folder": str(f.rm.folder), "dtype": dtype, "prefix": f.prefix,
+                        "batch_size": f.batch_size})
+        else:
+            raise LaunchError(f"reward function {getattr(f, '__name__', type(f).__name__)!r} cannot be rebuilt in a "
+                              "launched process (only make_rewards' rule and reward-model rewards can): train "
+                              "in-process (NUM_PROCESSES = 0)")
+    return out
+
+
+def rewards_from_recipe(recipe: list[dict], device: str | None = None) -> tuple[list, list]:
+    """(reward functions, engines to close) from ``reward_recipe``'s output, in this process; the reward model goes
+    to ``device`` (default: this process's GPU, else the CPU)."""
+    import torch
+
+    from ..execution import ExecConfig, ExecutionEngine
+    from ..llm.reward_model import RewardModel
+    from ..rewards import RuleReward
+
+    funcs, engines = [], []
+    for r in recipe:
+        if r["type"] == "rule":
+            engine = None
+            if r["engine"] is not None:
+                e = r["engine"]
+                engine = ExecutionEngine(workers=e["workers"], config=ExecConfig(**e["config"]),
+                                         isolation=e["isolation"])
+                engines.append(engine)
+            funcs.append(RuleReward(engine=engine, config=ExecConfig(**r["config"]) if r["config"] else None,
+                                    name=r["name"], **{k: r[k] for k in _RULE_FIELDS}))
+        else:
+            rm = RewardModel.load(r["folder"], device=device, dtype=getattr(torch, r["dtype"]))
+            funcs.append(RMReward(rm, prefix=r["prefix"], batch_size=r["batch_size"]))
+    return funcs, engines
+
+
+def main(argv: list[str] | None = None) -> None:
+    """One process of a launched RL run: ``python -m acecoder_lib.phases.p08_reinforcement_learning --config
+    spec.json`` (what ``train_policy`` runs under ``accelerate launch``; the spec names the dataset file, the base
+    policy, the output folder, the ``RLConfig`` fields and the rewards' recipe)."""
+    import argparse
+    import os
+
+    import datasets
+    import torch
+
+    parser = argparse.ArgumentParser(prog="python -m acecoder_lib.phases.p08_reinforcement_learning",
+                                     description="Train the phase-08 policy (one process of a launch).")
+    parser.add_argument("--config", required=True, type=Path, help="the launch spec (JSON)")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.config.read_text())
+    dataset = datasets.Dataset.from_dict(json.loads(Path(spec["dataset"]).read_text()))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    funcs, engines = rewards_from_recipe(spec["rewards"], device)
+    try:
+        run_trainer(dataset, spec["base"], spec["out_dir"], funcs, spec["weights"], RLConfig(**spec["config"]),
+                    spec["reward_name"], progress=False, keep_checkpoints=spec["keep_checkpoints"])
+    finally:
+        for engine in engines:
+            engine.close()
 
 
 def divergence(steps: pd.DataFrame, min_steps: int = 3) -> dict:
@@ -390,3 +632,7 @@ def evaluate_policies(policies: dict[str, str], problems: pd.DataFrame, engine, 
                                    "correct": (done["n_passed"] == done["n_tests"]) & (done["n_tests"] > 0),
                                    "pass_rate": done["pass_rate"], "extraction": done["extraction"]}))
     return pd.concat(evals, ignore_index=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -427,3 +427,48 @@ def test_a_launch_that_cannot_start_touches_nothing(tiny_model_dir, tmp_path):
         rmod.train_or_load(_pairs(4), str(tiny_model_dir), tmp_path / "rm", num_processes=1,
                            accelerate_config="8gpu_zero3")
     assert not (tmp_path / "rm").exists()
+
+
+def test_a_released_reward_model_loads_by_hub_id_from_the_local_cache(tmp_path, monkeypatch):
+    """Phases 07/08's REWARD_MODEL: "" is the run's own model; "TIGER-Lab/AceCodeRM-7B" is looked up in the local HF
+    cache (here a tiny checkpoint in AceCodeRM's value-head layout under that id), and an uncached id fails naming
+    it."""
+    import huggingface_hub.constants as hc
+
+    from acecoder_lib.llm import models
+
+    commit = "b" * 40
+    repo = tmp_path / "hf" / "models--TIGER-Lab--AceCodeRM-7B"
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    _value_head_checkpoint(snap)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert reward_model.resolve("", tmp_path / "run" / "06_reward_model") == tmp_path / "run" / "06_reward_model"
+    folder = reward_model.resolve(reward_model.RELEASED[0], tmp_path / "unused")
+    assert folder == snap
+    rm = reward_model.RewardModel.load(folder, dtype=reward_model.torch_dtype("bfloat16"))
+    assert rm.layout == "value_head" and str(rm.model.dtype) == "torch.bfloat16"
+    assert len(rm.score("Sum a list.", ["def s(xs):\n    return sum(xs)\n"])) == 1
+    with pytest.raises(models.ModelNotAvailableError, match="TIGER-Lab/AceCodeRM-32B"):
+        reward_model.resolve(reward_model.RELEASED[1], tmp_path / "unused")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        reward_model.torch_dtype("int8")
+
+
+def test_score_programs_can_score_a_seeded_sample_for_the_diagnostics(trained_rm):
+    out, _ = trained_rm
+    rm = reward_model.RewardModel.load(out)
+    programs = pd.DataFrame({QUESTION_ID: [f"q{i % 4}" for i in range(12)], "sample": range(12),
+                             "program": [f"def f(x):\n    return x + {i}\n" for i in range(11)] + [" "],
+                             "pass_rate": [i / 11 for i in range(12)]})
+    questions = pd.DataFrame({QUESTION_ID: [f"q{i}" for i in range(4)], "question": [f"Q{i}" for i in range(4)]})
+    every = rmod.score_programs(rm, programs, questions, {"q3"})
+    assert len(every) == 11 and set(every[every["split"] == "heldout"][QUESTION_ID]) == {"q3"}  # blank left out
+    some = rmod.score_programs(rm, programs, questions, {"q3"}, sample=5, seed=1)
+    assert len(some) == 5 and set(some["sample"]) <= set(every["sample"])
+    assert some.equals(rmod.score_programs(rm, programs, questions, {"q3"}, sample=5, seed=1))
+    merged = some.merge(every, on=["question_id", "sample"], suffixes=("", "_all"))
+    assert merged["score"].tolist() == pytest.approx(merged["score_all"].tolist())  # the same scores, fewer rows

@@ -251,3 +251,186 @@ def test_verdicts_report_gradient_share_slope_and_change():
         "rule: training reward slope per step +0.0500 [+0.0100, +0.0900]: above no trend (+0.0000)",
         "rule on heldout (24 problems): pass@1 8.3%, change from base 4.2% [-4.0%, 12.5%]: not distinguishable from "
         "no change (0.0%)"]
+
+
+# --- the paper's schedule (issue 17 item 3) -------------------------------------------------------------------------
+def test_schedule_maps_the_papers_rollout_and_train_batches_onto_trl():
+    """PAPER_FACTS S7: rollout 256 questions x 8 samples, train batch 128, one episode over ~22K hard questions; on 8
+    processes of 4 completions each: 4 accumulation steps, 2,048 completions per rollout = 16 steps of 128."""
+    paper = rl.RLConfig(max_steps=0, episodes=1, num_generations=8, per_device_batch_size=4, train_batch=128,
+                        rollout_questions=256)
+    plan = rl.schedule(paper, 22_000, num_processes=8)
+    assert plan == {"processes": 8, "gradient_accumulation_steps": 4, "train_batch": 128,
+                    "generation_batch_size": 2048, "steps_per_generation": 64, "steps_per_rollout": 16,
+                    "max_steps": 1375, "questions_seen": 22_000}
+    assert rl.schedule(rl.RLConfig(**{**paper.__dict__, "max_steps": 80}), 22_000, 8)["questions_seen"] == 1280
+    with pytest.raises(ValueError, match="TRAIN_BATCH"):
+        rl.schedule(paper, 100, num_processes=3)  # 128 completions do not split over 3 x 4
+    with pytest.raises(ValueError, match="ROLLOUT_QUESTIONS"):
+        rl.schedule(rl.RLConfig(**{**paper.__dict__, "rollout_questions": 20}), 100, 8)  # 160 is not k x 128
+    with pytest.raises(ValueError, match="MAX_STEPS"):
+        rl.schedule(rl.RLConfig(max_steps=0, episodes=0), 100)
+    with pytest.raises(ValueError, match="only 100 questions"):
+        rl.schedule(paper, 100, 8)  # trl would find no full rollout and train nothing
+
+
+def test_a_rollout_of_two_steps_generates_once_for_both(dataset, engine, tiny_model_dir, tmp_path):
+    """rollout_questions = 2 questions x 2 samples = 4 completions, train batch 2: trl generates every other step and
+    the step in between trains on the same rollout (no reward of its own)."""
+    funcs, weights = rl.make_rewards("rule", engine)
+    funcs = [_Recording(funcs[0])]
+    config = rl.RLConfig(**{**CFG, "max_steps": 4, "per_device_batch_size": 2}, rollout_questions=2)
+    steps = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "r", funcs, weights, config)
+    assert len(funcs[0].limits) == 2 and all(len(batch) == 4 for batch in funcs[0].limits)  # two rollouts of 4
+    assert steps["step"].tolist() == [1, 2, 3, 4]
+    assert steps["train_reward"].notna().tolist() == [True, False, True, False]
+    marker = json.loads((tmp_path / "r" / rl.MARKER).read_text())
+    assert marker["schedule"]["steps_per_rollout"] == 2 and marker["processes"] == 1
+    assert rl.reward_trend(steps).iloc[0]["steps"] == 4
+
+
+def test_reinforce_pp_scales_by_the_batch_and_leaves_the_group_share_unrecorded(dataset, tiny_model_dir, tmp_path):
+    config = rl.RLConfig(algorithm="reinforce_pp", **CFG)
+    steps = rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "p", [_CompletionLength()], [1.0], config,
+                            reward_name="reward_model")
+    assert len(steps) == 2 and steps["train_reward"].notna().all() and steps["nonzero_advantage_share"].isna().all()
+    assert "scale_rewards='batch'" in rl.REINFORCE_PP_NOTE
+
+
+def test_long_prompts_are_left_out_not_cut(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    questions = _questions()
+    questions.loc[1, "question"] = "Write neg(x). " + "Think about it carefully. " * 80
+    full = rl.rl_dataset(questions, tok)
+    lengths = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in full["prompt"]]
+    kept = rl.rl_dataset(questions, tok, max_prompt_tokens=(lengths[0] + lengths[1]) // 2)
+    assert kept["question_id"] == ["a"] and kept["prompt"] == full["prompt"][:1]
+    with pytest.raises(ValueError, match="MAX_PROMPT_LENGTH"):
+        rl.rl_dataset(questions, tok, max_prompt_tokens=5)
+
+
+def test_lora_trains_adapters_and_saves_a_merged_standard_folder(dataset, tiny_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = rl.RLConfig(**{**CFG, "max_steps": 1, "learning_rate": 1e-2}, lora_r=4)
+    rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "l", [_CompletionLength()], [1.0], config,
+                    reward_name="reward_model")
+    final = tmp_path / "l" / "final"
+    assert (final / "config.json").is_file() and not (final / "adapter_config.json").exists()
+    before = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(final, dtype=torch.float32).state_dict()
+    assert set(after) == set(before)  # merged: no lora_A / lora_B left
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any("q_proj" in k for k in changed) and not any("norm" in k for k in changed)  # adapters only
+
+
+# --- launched training (issue 17 item 2): accelerate launch --num_processes 2, gloo on CPU ---------------------------
+def test_two_processes_train_the_policy_and_agree_on_the_weights(dataset, engine, tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from acecoder_lib.core import launch
+
+    funcs, weights = rl.make_rewards("rule", engine)
+    out, lines = tmp_path / "two", []
+    config = rl.RLConfig(**{**CFG, "max_steps": 3, "per_device_batch_size": 2})  # 2 processes x 2 = 4 per step
+    steps = rl.train_policy(dataset, str(tiny_model_dir), out, funcs, weights, config, num_processes=2,
+                            log=lines.append)
+    assert steps["step"].tolist() == [1, 2, 3] and steps["rule_pass_rate"].between(0, 1).all()
+    marker = json.loads((out / rl.MARKER).read_text())
+    assert marker["processes"] == 2 and marker["schedule"]["gradient_accumulation_steps"] == 1
+    digests = {p.name: p.read_text() for p in (out / "ranks").glob("rank*.sha256")}
+    assert sorted(digests) == ["rank0.sha256", "rank1.sha256"] and len(set(digests.values())) == 1
+    saved = AutoModelForCausalLM.from_pretrained(out / "final")
+    assert launch.weights_digest(saved) == digests["rank0.sha256"]
+    assert any("'reward'" in line for line in lines)  # trl's per-step log reached the caller
+    again = rl.train_policy(dataset, str(tiny_model_dir), out, funcs, weights, config, num_processes=2)
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), steps.reset_index(drop=True), check_dtype=False)
+
+
+def test_a_launch_that_cannot_start_touches_nothing(dataset, engine, tiny_model_dir, tmp_path):
+    from acecoder_lib.core import launch
+
+    with pytest.raises(launch.LaunchError, match="cannot be rebuilt in a launched process"):
+        rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "x", [_CompletionLength()], [1.0],
+                        rl.RLConfig(**CFG), num_processes=2)
+    funcs, weights = rl.make_rewards("rule", engine)
+    with pytest.raises(launch.LaunchError, match="DeepSpeed, which needs CUDA GPUs"):
+        rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "x", funcs, weights, rl.RLConfig(**CFG),
+                        num_processes=1, accelerate_config="8gpu_zero3")
+    with pytest.raises(ValueError, match="TRAIN_BATCH"):
+        rl.train_policy(dataset, str(tiny_model_dir), tmp_path / "x", funcs, weights,
+                        rl.RLConfig(**CFG, train_batch=6), num_processes=2)
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_reward_recipe_rebuilds_rule_and_reward_model_rewards(engine, tiny_model_dir, tmp_path):
+    from acecoder_lib.llm.reward_model import RewardModel
+    from acecoder_lib.phases import p06_train_reward_model as rmod
+
+    pairs = pd.DataFrame({"question_id": ["q"] * 4, "prompt": ["Write add."] * 4,
+                          "chosen": ["def add(a, b):\n    return a + b\n"] * 4,
+                          "rejected": ["def add(a, b):\n    return 0\n"] * 4})
+    rmod.train_reward_model(pairs, str(tiny_model_dir), tmp_path / "rm",
+                            rmod.RMTrainConfig(max_steps=1, max_length=64, per_device_batch_size=4))
+    funcs, weights = rl.make_rewards("mix", engine, rm=RewardModel.load(tmp_path / "rm"), config=rl.RLConfig())
+    recipe = rl.reward_recipe(funcs, num_processes=2)
+    assert recipe[0]["engine"]["workers"] == 1 and recipe[1]["folder"] == str(tmp_path / "rm")
+    rebuilt, engines = rl.rewards_from_recipe(json.loads(json.dumps(recipe)), device="cpu")
+    try:
+        completion = ["\ndef add(a, b):\n    return a + b\n```"]
+        kwargs = dict(tests=[["assert add(1, 2) == 3"]], entry_point=["add"], question=["Write add(a, b)."])
+        assert rebuilt[0](completions=completion, **kwargs) == funcs[0](completions=completion, **kwargs) == [1.0]
+        rm_score = funcs[1](completions=completion, **kwargs)
+        assert rebuilt[1](completions=completion, **kwargs) == pytest.approx(rm_score)
+        assert [f.__name__ for f in rebuilt] == [f.__name__ for f in funcs]
+    finally:
+        for e in engines:
+            e.close()
+
+
+def test_a_killed_two_process_launch_resumes_from_its_last_checkpoint(dataset, engine, tiny_model_dir, tmp_path):
+    import signal
+    import threading
+    import time
+
+    import psutil
+
+    from acecoder_lib.core import launch
+
+    funcs, weights = rl.make_rewards("rule", engine)
+    out, errors = tmp_path / "k", []
+    config = rl.RLConfig(**{**CFG, "max_steps": 200, "per_device_batch_size": 2, "save_steps": 5})
+
+    def first_run():
+        try:
+            rl.train_policy(dataset, str(tiny_model_dir), out, funcs, weights, config, num_processes=2, log=None)
+        except launch.LaunchError as e:
+            errors.append(e)
+
+    worker = threading.Thread(target=first_run)
+    worker.start()
+    saved = out / "checkpoints" / "checkpoint-5"
+    deadline = time.monotonic() + 300
+    while not all((saved / f).is_file() for f in ("trainer_state.json", "rng_state_0.pth", "rng_state_1.pth")):
+        assert time.monotonic() < deadline and worker.is_alive(), "the first launch never saved checkpoint-5"
+        time.sleep(0.05)
+    launcher = psutil.Process(int((out / "launch" / "launch.pid").read_text()))
+    for proc in [*launcher.children(recursive=True), launcher]:  # every rank and the launcher, mid-training
+        proc.send_signal(signal.SIGKILL)
+    worker.join(60)
+    assert errors and "exited with" in str(errors[0]) and not (out / rl.MARKER).exists()
+    done = sorted(int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*"))
+    assert done and done[-1] < 200
+    # rerun: the same config would resume the same way; a max_steps just past the checkpoint keeps the test short,
+    # with its fingerprint stamped as if the killed run had used it (else the folder is wiped, not resumed)
+    short = rl.RLConfig(**{**config.__dict__, "max_steps": done[-1] + 2})
+    (out / "fingerprint.txt").write_text(rl.training_fingerprint(dataset, str(tiny_model_dir), short, funcs, weights,
+                                                                 "rule"))
+    steps = rl.train_policy(dataset, str(tiny_model_dir), out, funcs, weights, short, num_processes=2, log=None)
+    marker = json.loads((out / rl.MARKER).read_text())
+    assert marker["resumed_from_step"] == done[-1] and marker["processes"] == 2
+    assert steps["step"].tolist() == list(range(1, done[-1] + 3))
+    assert steps["generation_s"].notna().sum() == 2  # only the two steps after the checkpoint ran again
