@@ -175,3 +175,17 @@ def weights_digest(model) -> str:
         h.update(f"{name}{tuple(data.shape)}".encode())
         h.update(data.numpy().tobytes())
     return h.hexdigest()
+
+
+def save_on_every_rank(trainer, model_dir: str | os.PathLike, ranks_dir: str | os.PathLike) -> bool:
+    """Save a transformers/trl ``trainer``'s model to ``model_dir`` from every rank of a launch (ZeRO-3 gathers its
+    shards; the main process writes). With more than one process, not under DeepSpeed (where each rank holds a
+    shard), each rank first writes the sha256 of its weights to ``ranks_dir/rank<k>.sha256`` so a run can show that
+    the ranks agree. Returns whether this is the main process (the one that writes the rest)."""
+    if trainer.args.world_size > 1 and not trainer.is_deepspeed_enabled:
+        ranks = Path(ranks_dir)
+        ranks.mkdir(exist_ok=True)
+        (ranks / f"rank{trainer.args.process_index}.sha256").write_text(weights_digest(trainer.model))
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(model_dir))
+    return trainer.is_world_process_zero()

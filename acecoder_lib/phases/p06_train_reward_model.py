@@ -31,7 +31,6 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import launch, timing
-from ..core.launch import weights_digest
 from ..core.paths import checkpoints
 from ..core.schemas import (
     CHOSEN,
@@ -316,12 +315,7 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
     if config.lora_r > 0:
         trainer.model = trainer.model.merge_and_unload()
     world = trainer.args.world_size
-    if world > 1 and not trainer.is_deepspeed_enabled:
-        (out_dir / "ranks").mkdir(exist_ok=True)
-        (out_dir / "ranks" / f"rank{trainer.args.process_index}.sha256").write_text(weights_digest(trainer.model))
-    trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(out_dir))  # every rank takes part (ZeRO-3 gathers its shards); the main process writes
-    if not trainer.is_world_process_zero():
+    if not launch.save_on_every_rank(trainer, out_dir, out_dir / "ranks"):
         return None
     tok.save_pretrained(out_dir)
     history = history_frame(trainer.state.log_history)

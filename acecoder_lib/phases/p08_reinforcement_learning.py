@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import timing
+from ..core import launch, timing
 from ..core.paths import checkpoints
 from ..core.schemas import ENTRY_POINT, QUESTION, QUESTION_ID, RL_STEPS, TESTS
 from ..llm import prompts
@@ -363,8 +363,6 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
     launched = bool(num_processes or accelerate_config)
     procs = max(1, num_processes) if launched else 1
     if launched:
-        from ..core import launch
-
         launch.check(procs, accelerate_config)
         recipe = reward_recipe(reward_funcs, procs)  # refuses a reward a launched process cannot rebuild
     schedule(config, len(dataset), procs)  # refuses numbers that do not divide
@@ -375,14 +373,12 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
         import shutil
         shutil.rmtree(out_dir)  # trained (or half-trained) on other inputs: never reused, never resumed
     if (out_dir / MARKER).is_file():
-        return pd.read_json(out_dir / "steps.json", orient="records").reindex(columns=RL_STEPS.column_names)
+        return _saved_steps(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
     if not launched:
         return run_trainer(dataset, base, out_dir, reward_funcs, reward_weights, config, reward_name, progress,
                            keep_checkpoints)
-    from ..core import launch
-
     work = out_dir / "launch"
     work.mkdir(exist_ok=True)
     (work / "dataset.json").write_text(json.dumps(dataset.to_dict(), default=str))
@@ -390,6 +386,11 @@ def train_policy(dataset, base: str, out_dir: str | Path, reward_funcs: list, re
             "config": asdict(config), "rewards": recipe, "weights": list(reward_weights),
             "reward_name": reward_name, "keep_checkpoints": keep_checkpoints}
     launch.launch(__name__, spec, work, procs, accelerate_config, log=log)
+    return _saved_steps(out_dir)
+
+
+def _saved_steps(out_dir: Path) -> pd.DataFrame:
+    """The step log a finished training saved (``run_trainer``'s steps.json), in ``08_rl_steps``' columns."""
     return pd.read_json(out_dir / "steps.json", orient="records").reindex(columns=RL_STEPS.column_names)
 
 
@@ -406,7 +407,6 @@ def run_trainer(dataset, base: str, out_dir: str | Path, reward_funcs: list, rew
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..core.launch import weights_digest
     from ..llm import models
 
     out_dir = Path(out_dir)
@@ -459,13 +459,8 @@ def run_trainer(dataset, base: str, out_dir: str | Path, reward_funcs: list, rew
     if peft_config is not None:
         trainer.model = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
     world = trainer.args.world_size
-    if world > 1 and not trainer.is_deepspeed_enabled:
-        (out_dir / "ranks").mkdir(exist_ok=True)
-        (out_dir / "ranks" / f"rank{trainer.args.process_index}.sha256").write_text(weights_digest(trainer.model))
-    trainer.accelerator.wait_for_everyone()
     final = out_dir / "final"
-    trainer.save_model(str(final))  # every rank takes part; the main process writes
-    if not trainer.is_world_process_zero():
+    if not launch.save_on_every_rank(trainer, final, out_dir / "ranks"):
         return None
     tok.padding_side = "right"
     tok.save_pretrained(final)
@@ -492,7 +487,6 @@ def reward_recipe(reward_funcs: list, num_processes: int = 1) -> list[dict]:
     """How a launched process rebuilds ``reward_funcs`` (``rewards_from_recipe``): a rule reward's settings and its
     engine's (the engine's workers shared out over the processes, at least one each), a reward model's folder, dtype
     and batch size. Raises ``core.launch.LaunchError`` for any other reward function (train it in-process)."""
-    from ..core.launch import LaunchError
     from ..rewards import RuleReward
 
     out = []
@@ -509,9 +503,10 @@ def reward_recipe(reward_funcs: list, num_processes: int = 1) -> list[dict]:
             out.append({"type": "reward_model", "folder": str(f.rm.folder), "dtype": dtype, "prefix": f.prefix,
                         "batch_size": f.batch_size})
         else:
-            raise LaunchError(f"reward function {getattr(f, '__name__', type(f).__name__)!r} cannot be rebuilt in a "
-                              "launched process (only make_rewards' rule and reward-model rewards can): train "
-                              "in-process (NUM_PROCESSES = 0)")
+            name = getattr(f, "__name__", type(f).__name__)
+            raise launch.LaunchError(f"reward function {name!r} cannot be rebuilt in a launched process (only "
+                                     "make_rewards' rule and reward-model rewards can): train in-process "
+                                     "(NUM_PROCESSES = 0)")
     return out
 
 

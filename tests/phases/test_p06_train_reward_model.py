@@ -374,8 +374,10 @@ def test_two_processes_train_the_pairs_and_agree_on_the_weights(tiny_model_dir, 
     assert len(loss) == 12 and loss.tail(3).mean() < loss.head(3).mean()
     digests = {p.name: p.read_text() for p in (out / "ranks").glob("rank*.sha256")}
     assert sorted(digests) == ["rank0.sha256", "rank1.sha256"] and len(set(digests.values())) == 1
+    from acecoder_lib.core import launch
+
     rm = reward_model.RewardModel.load(out)  # the saved model is the ranks' model
-    assert rmod.weights_digest(rm.model) == digests["rank0.sha256"]
+    assert launch.weights_digest(rm.model) == digests["rank0.sha256"]
     assert any("'loss'" in line for line in lines)  # the per-step log reached the caller
     again, info = rmod.train_or_load(_pairs(32), str(tiny_model_dir), out, config, num_processes=2)
     assert info["reused"] and again.equals(history)
