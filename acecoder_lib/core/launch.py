@@ -189,3 +189,15 @@ def save_on_every_rank(trainer, model_dir: str | os.PathLike, ranks_dir: str | o
     trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(model_dir))
     return trainer.is_world_process_zero()
+
+
+def peak_memory() -> dict:
+    """This process's peak memory so far: ``peak_gpu_memory_gib`` (torch's allocator on the current CUDA device; None
+    without one) and ``peak_rss_gib`` (the resident set, from getrusage), for a trainer's marker file."""
+    import resource
+
+    import torch
+
+    gpu = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    return {"peak_gpu_memory_gib": None if gpu is None else round(gpu, 2), "peak_rss_gib": round(rss, 2)}

@@ -108,3 +108,33 @@ def read_profile(path: str | Path) -> dict[str, float]:
         return {c: float(data["seconds"].get(c, 0.0)) for c in CATEGORIES}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
+
+
+def step_clock():
+    """A transformers ``TrainerCallback`` that records each optimisation step's wall time in its ``seconds`` list
+    (the first step carries the warm-up: CUDA kernels, allocator growth), for a trainer's marker file."""
+    from transformers import TrainerCallback
+
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.seconds: list[float] = []
+            self._start = 0.0
+
+        def on_step_begin(self, args, state, control, **kw):
+            self._start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return StepClock()
+
+
+def step_summary(seconds: list[float]) -> dict:
+    """``first_step_seconds`` and ``median_step_seconds`` (the median of the steps after the first; of all when there
+    is one) of a ``step_clock``'s record, rounded to ms; None where no step ran."""
+    import statistics
+
+    if not seconds:
+        return {"first_step_seconds": None, "median_step_seconds": None}
+    rest = seconds[1:] or seconds
+    return {"first_step_seconds": round(seconds[0], 3), "median_step_seconds": round(statistics.median(rest), 3)}

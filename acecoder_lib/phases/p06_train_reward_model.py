@@ -304,8 +304,9 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
         # ``length`` must survive column pruning to reach the sampler; trl's collator reads only the ids
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         length_column_name="length", remove_unused_columns=False)
+    clock = timing.step_clock()
     trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                            processing_class=tok)
+                            processing_class=tok, callbacks=[clock])
     resume = checkpoints(ckpt_dir)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=bool(resume) or None)
@@ -323,6 +324,7 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
               "max_length": config.max_length, "config": asdict(config), "train_pairs": len(train_ds),
               "steps": int(trainer.state.global_step), "train_seconds": round(seconds, 1),
               "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 3),
+              **timing.step_summary(clock.seconds), **launch.peak_memory(),
               "processes": int(world),
               "resumed_from_step": int(resume[-1].name.split("-")[-1]) if resume else 0,
               "padding_share": round(padding_share(train_ds, config.per_device_batch_size, config.group_by_length,

@@ -472,7 +472,8 @@ def run_trainer(dataset, base: str, out_dir: str | Path, reward_funcs: list, rew
                                               "reward_weights": reward_weights, "steps": trainer.state.global_step,
                                               "schedule": plan, "processes": int(world),
                                               "resumed_from_step": int(resume[-1].name.split("-")[-1]) if resume else 0,
-                                              "train_seconds": round(seconds, 1)}, indent=1))
+                                              "train_seconds": round(seconds, 1), **launch.peak_memory()},
+                                             indent=1))
     if not keep_checkpoints:
         import shutil
         shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
