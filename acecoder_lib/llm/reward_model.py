@@ -120,7 +120,7 @@ class RewardModel:
         marker = json.loads((self.folder / MARKER).read_text()) if (self.folder / MARKER).is_file() else {}
         self.max_length = int(max_length or marker.get("max_length") or 2048)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = dtype or torch.float32
+        dtype = self.dtype = dtype or torch.float32
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -211,3 +211,30 @@ class RewardModel:
     def score(self, question: str, programs: Sequence[str], batch_size: int = 8) -> list[float]:
         """Scores of ``programs`` for one ``question`` (higher: more likely to pass the tests)."""
         return self.score_many([question] * len(programs), list(programs), batch_size=batch_size)
+
+
+class LazyRewardModel:
+    """A reward model that loads on first use (``score``, ``score_many``, any ``RewardModel`` attribute): what a
+    notebook hands to a LAUNCHED training, whose processes each load their own copy from ``folder`` (phase 08's
+    ``reward_recipe`` reads only ``folder`` and ``dtype``), so the kernel does not hold one more copy of a 7B model
+    on the first GPU. The folder's layout is checked at once, so a wrong path fails before training starts."""
+
+    def __init__(self, folder: str | Path, dtype=None, **kw):
+        import torch
+
+        self.folder = Path(folder)
+        self.layout = detect_layout(self.folder)
+        self.dtype = dtype or torch.float32
+        self._kw = {**kw, "dtype": self.dtype}
+        self._rm: RewardModel | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._rm is not None
+
+    def __getattr__(self, name: str):  # only for what is not set above: the loaded model's attributes
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._rm is None:
+            self._rm = RewardModel.load(self.folder, **self._kw)
+        return getattr(self._rm, name)

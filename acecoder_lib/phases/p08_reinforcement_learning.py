@@ -500,7 +500,7 @@ def reward_recipe(reward_funcs: list, num_processes: int = 1) -> list[dict]:
                             "workers": max(1, engine.n_workers // max(1, num_processes)),
                             "config": asdict(engine.config), "isolation": engine.isolation_requested}})
         elif isinstance(f, RMReward) and getattr(f.rm, "folder", None) is not None:
-            dtype = str(getattr(getattr(f.rm, "model", None), "dtype", "torch.float32")).replace("torch.", "")
+            dtype = str(getattr(f.rm, "dtype", "torch.float32")).replace("torch.", "")  # a LazyRewardModel's too
             out.append({"type": "reward_model", "folder": str(f.rm.folder), "dtype": dtype, "prefix": f.prefix,
                         "batch_size": f.batch_size})
         else:

@@ -389,6 +389,15 @@ def test_the_reward_recipe_rebuilds_rule_and_reward_model_rewards(engine, tiny_m
     finally:
         for e in engines:
             e.close()
+    # What a notebook hands to a launched run: the same recipe, without loading the model in the kernel
+    from acecoder_lib.llm.reward_model import LazyRewardModel, RewardModelError
+
+    lazy = LazyRewardModel(tmp_path / "rm")
+    lazy_funcs, _ = rl.make_rewards("mix", engine, rm=lazy, config=rl.RLConfig())
+    assert rl.reward_recipe(lazy_funcs, num_processes=2) == recipe and not lazy.loaded
+    assert lazy_funcs[1](completions=completion, **kwargs) == pytest.approx(rm_score) and lazy.loaded
+    with pytest.raises(RewardModelError, match="not a model folder"):
+        LazyRewardModel(tmp_path / "nothing")
 
 
 def test_a_killed_two_process_launch_resumes_from_its_last_checkpoint(dataset, engine, tiny_model_dir, tmp_path):
