@@ -62,16 +62,20 @@ def sample_programs(questions: pd.DataFrame, backend, cache: CompletionCache, n:
 def execute_samples(samples: pd.DataFrame, questions: pd.DataFrame, engine, progress: bool = False,
                     time_limits: dict[str, list[float]] | None = None) -> pd.DataFrame:
     """Run every sampled program against every test of its question (schema ``04_programs``); ``time_limits``
-    (question_id -> CPU seconds per test, e.g. ``p04.test_limits``) replaces the engine's fixed per-test limit."""
+    (question_id -> CPU seconds per test, e.g. ``p04.test_limits``) replaces the engine's fixed per-test limit.
+    Where ``questions`` has a ``harness`` column (phase 07's HumanEval+/MBPP+ problems), that code is appended to
+    each non-empty program before its tests run (they call it)."""
     tests = dict(zip(questions[QUESTION_ID], questions["tests"].map(list)))
+    harness = dict(zip(questions[QUESTION_ID], questions["harness"])) if "harness" in questions else {}
     missing = set(samples[QUESTION_ID]) - set(tests)
     if missing:
         raise ValueError(f"{len(missing)} question_id(s) of the samples are not in the question table, "
                          f"e.g. {sorted(missing)[:3]}")
     # an empty program is still run: the engine reports it as invalid_input with a verdict per test
     limits = None if time_limits is None else [time_limits[q] for q in samples[QUESTION_ID]]
-    results = engine.run(samples[PROGRAM].tolist(), [tests[q] for q in samples[QUESTION_ID]], progress=progress,
-                         time_limits=limits)
+    programs = [p + harness[q] if harness.get(q) and p.strip() else p
+                for p, q in zip(samples[PROGRAM], samples[QUESTION_ID])]
+    results = engine.run(programs, [tests[q] for q in samples[QUESTION_ID]], progress=progress, time_limits=limits)
     out = samples.copy()
     out["status"] = [r.status for r in results]
     out["verdicts"] = [list(r.verdicts) for r in results]

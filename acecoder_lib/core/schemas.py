@@ -326,7 +326,7 @@ PROGRAM_SCORES = _register(Schema(
 STRATEGIES = ("greedy", "average", "random", "oracle", "reward_model", "test_majority")  # BON_RESULTS.strategy
 BON_PROBLEMS = _register(Schema(
     name="07_problems",
-    version=2,
+    version=3,
     doc="Evaluation problems of phase 07: the prompt each strategy sees and the hidden tests that decide correctness.",
     columns=(
         Column(QUESTION_ID, "str", doc="benchmark task id or held-out question id"),
@@ -339,6 +339,11 @@ BON_PROBLEMS = _register(Schema(
         Column("shown_tests", "list[str]", doc="tests shown in the solve prompt (held-out questions: the first 2)"),
         Column("reference", "str", doc="a correct program ('' when none: HumanEval's prompt + canonical solution, the "
                                        "held-out seed's reference); only times the tests, never shown to a model"),
+        Column("n_base_tests", "int",
+               doc="the first n tests are the base ones (HumanEval+/MBPP+: the base inputs, the rest the plus "
+                   "inputs); len(tests) where a benchmark has no plus tests"),
+        Column("harness", "str", doc="code appended to every program before its tests run ('' for plain asserts; "
+                                     "HumanEval+/MBPP+: execution.differential.HARNESS, evalplus's comparison)"),
         Column("time_limits", "list[float]",
                doc="CPU seconds per hidden test: max(floor, factor x the reference's time on it), or the fixed "
                    "limit where the reference did not pass it (phase 07's TIME_LIMITS); phase 08 uses the same"),
@@ -346,7 +351,7 @@ BON_PROBLEMS = _register(Schema(
 ))
 BON_SAMPLES = _register(Schema(
     name="07_programs",
-    version=1,
+    version=2,
     doc="Every program phase 07 drew (greedy and sampled), executed on the hidden tests, scored by the RM and "
         "checked against the policy's generated tests.",
     columns=(
@@ -355,7 +360,8 @@ BON_SAMPLES = _register(Schema(
         Column("sample", "int", doc="0..N-1 for samples, 0 for greedy"),
         Column(PROGRAM, "str"), Column("extraction", "str"), Column("status", "str"),
         Column("n_tests", "int"), Column("n_passed", "int"), Column(PASS_RATE, "float"),
-        Column("correct", "bool", doc="passes every hidden test"),
+        Column("correct", "bool", doc="passes every hidden test (HumanEval+/MBPP+: base and plus, evalplus's '+')"),
+        Column("correct_base", "bool", doc="passes every base test (the first n_base_tests; = correct without plus)"),
         Column("rm_score", "float", nullable=True, doc="reward-model score (NaN without a reward model)"),
         Column("generated_passed", "list[int]", doc="1/0 per generated test of the question, in order"),
     ),

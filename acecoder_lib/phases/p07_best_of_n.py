@@ -61,7 +61,39 @@ def humaneval_problems(evalset: pd.DataFrame, limit: int = 0) -> pd.DataFrame:
     empty = out[out[TESTS].map(len) == 0]
     if len(empty):
         raise ValueError(f"{len(empty)} problem(s) have no test snippet, e.g. {empty[QUESTION_ID].iloc[0]}")
+    out["n_base_tests"], out["harness"] = out[TESTS].map(len), ""
     return out[_BUILT]
+
+
+def plus_problems(evalset: pd.DataFrame, engine, limit: int = 0) -> tuple[pd.DataFrame, dict]:
+    """(``07_problems`` rows, what was dropped) of a HumanEval+ / MBPP+ eval set, tested as evalplus does
+    (``execution.differential``): one test per base input, then one per plus input, each comparing the program's
+    output with the canonical solution's (computed here, in the sandbox); ``n_base_tests`` marks where the plus
+    inputs start and ``harness`` holds the comparison code every program gets. Inputs the canonical solution cannot
+    pass here are dropped: {"inputs": count, "example": the first reason}."""
+    import json
+
+    from ..execution.differential import HARNESS, differential_tests
+
+    rows = (evalset.head(limit) if limit else evalset).reset_index(drop=True)
+    refs = [p + c for p, c in zip(rows["prompt"], rows[CANONICAL_SOLUTION].fillna(""))]  # evalplus's ground truth
+    built = differential_tests(rows["benchmark"].tolist(), rows["task_id"].tolist(), rows[ENTRY_POINT].tolist(),
+                               refs, [json.loads(x) for x in rows["base_inputs"]],
+                               [json.loads(x) for x in rows["plus_inputs"]], rows["atol"].tolist(), engine)
+    out = pd.DataFrame({QUESTION_ID: rows["task_id"].to_numpy(), "benchmark": rows["benchmark"].to_numpy(),
+                        QUESTION: rows["prompt"].to_numpy(), TESTS: [b.tests for b in built],
+                        ENTRY_POINT: rows[ENTRY_POINT].to_numpy(), "prompt_style": "eval"})
+    out["shown_tests"] = [[] for _ in range(len(out))]
+    out[REFERENCE] = refs
+    out["n_base_tests"] = [b.n_base for b in built]
+    out["harness"] = HARNESS
+    dropped = {"inputs": sum(b.dropped for b in built),
+               "example": next((f"{t}: {b.dropped_reason}" for t, b in zip(rows["task_id"], built) if b.dropped), "")}
+    empty = out[out[TESTS].map(len) == 0]
+    if len(empty):
+        raise ValueError(f"{len(empty)} problem(s) kept no test (the canonical solution passed none of its inputs "
+                         f"here), e.g. {empty[QUESTION_ID].iloc[0]}: {dropped['example']}")
+    return out[_BUILT], dropped
 
 
 def heldout_problems(questions: pd.DataFrame, limit: int = 0, n_tests_shown: int = 2) -> pd.DataFrame:
@@ -74,15 +106,27 @@ def heldout_problems(questions: pd.DataFrame, limit: int = 0, n_tests_shown: int
                         ENTRY_POINT: rows[ENTRY_POINT].to_numpy(), "prompt_style": "solve"})
     out["shown_tests"] = [list(t)[:n_tests_shown] for t in rows[TESTS]]
     out[REFERENCE] = [alias_entry_point(r or "", e) for r, e in zip(rows[REFERENCE], rows[ENTRY_POINT])]
+    out["n_base_tests"], out["harness"] = out[TESTS].map(len), ""
     return out[_BUILT]
+
+
+def _plain_defaults(problems: pd.DataFrame) -> pd.DataFrame:
+    """``problems`` with ``n_base_tests`` (every test) and ``harness`` ('') where a frame built by hand lacks them."""
+    if "n_base_tests" not in problems:
+        problems = problems.assign(n_base_tests=problems[TESTS].map(len))
+    if "harness" not in problems:
+        problems = problems.assign(harness="")
+    return problems
 
 
 def with_time_limits(problems: pd.DataFrame, engine, mode: str = "calibrated", floor_s: float = CALIBRATED_FLOOR_S,
                      factor: float = CALIBRATED_FACTOR, fixed_s: float = 1.0) -> tuple[pd.DataFrame, int]:
     """(``problems`` with the ``time_limits`` column of ``07_problems``, tests calibrated): each hidden test's CPU
     limit from the problem's reference run on it here (``solutions.reference_limits``; ``fixed``: ``fixed_s``)."""
-    limits, calibrated = reference_limits(problems[REFERENCE], problems[TESTS], engine, mode, floor_s=floor_s,
-                                          factor=factor, fixed_s=fixed_s)
+    problems = _plain_defaults(problems)
+    refs = [r + h if r and h else r for r, h in zip(problems[REFERENCE], problems["harness"])]
+    limits, calibrated = reference_limits(refs, problems[TESTS], engine, mode, floor_s=floor_s, factor=factor,
+                                          fixed_s=fixed_s)
     return problems.assign(time_limits=limits)[BON_PROBLEMS.column_names], calibrated
 
 
@@ -114,6 +158,7 @@ def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.D
     the problem's reference the same way (``time_limits`` mode, ``floor_s``, ``factor``, ``fixed_s``)."""
     from ..solutions import execute_samples
 
+    problems = _plain_defaults(problems)
     frames = [samples.assign(kind="sample")]
     if greedy_samples is not None:
         frames.append(greedy_samples.assign(kind="greedy"))
@@ -123,6 +168,9 @@ def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.D
     executed["kind"] = drawn["kind"].to_numpy()
     executed["benchmark"] = executed[QUESTION_ID].map(dict(zip(problems[QUESTION_ID], problems["benchmark"])))
     executed["correct"] = (executed["n_passed"] == executed["n_tests"]) & (executed["n_tests"] > 0)
+    n_base = executed[QUESTION_ID].map(dict(zip(problems[QUESTION_ID], problems["n_base_tests"])))
+    executed["correct_base"] = [n > 0 and len(v) >= n and all(x == "pass" for x in v[:n])
+                                for v, n in zip(executed["verdicts"], n_base)]
     scores = np.full(len(executed), np.nan)
     if rm is not None:
         text = dict(zip(problems[QUESTION_ID], problems[QUESTION]))
@@ -173,8 +221,9 @@ def per_question(table: pd.DataFrame, ns: list[int], subsets: int = 50, seed: in
     rng = np.random.default_rng(seed)
     rows = []
     samples = table[table["kind"] == "sample"]
-    greedy_correct = table[table["kind"] == "greedy"].set_index(QUESTION_ID)["correct"]
-    for qid, g in samples.groupby(QUESTION_ID, sort=True):
+    greedy = table[table["kind"] == "greedy"]
+    greedy_correct = dict(zip(zip(greedy["benchmark"], greedy[QUESTION_ID]), greedy["correct"]))
+    for (_, qid), g in samples.groupby(["benchmark", QUESTION_ID], sort=True):
         g = g.sort_values("sample")
         correct = g["correct"].to_numpy(dtype=float)
         scores = g["rm_score"].to_numpy(dtype=float)
@@ -196,14 +245,23 @@ def per_question(table: pd.DataFrame, ns: list[int], subsets: int = 50, seed: in
                 if values:
                     rows.append({"benchmark": bench, QUESTION_ID: qid, "strategy": strategy, "n": n,
                                  "accuracy": float(np.mean(values))})
-            if qid in greedy_correct.index:
+            if (bench, qid) in greedy_correct:
                 rows.append({"benchmark": bench, QUESTION_ID: qid, "strategy": "greedy", "n": n,
-                             "accuracy": float(greedy_correct.loc[qid])})
+                             "accuracy": float(greedy_correct[(bench, qid)])})
     return pd.DataFrame(rows, columns=["benchmark", QUESTION_ID, "strategy", "n", "accuracy"])
 
 
+BASE = " (base)"  # the suffix of a plus benchmark's base-input results: "humaneval+ (base)" is evalplus's "humaneval"
+
+
 def evaluate(table: pd.DataFrame, ns: list[int], subsets: int = 50, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
-    """``07_results``: per benchmark, strategy and N, the mean over questions and a bootstrap 95% CI."""
+    """``07_results``: per benchmark, strategy and N, the mean over questions and a bootstrap 95% CI. A benchmark with
+    plus tests (its name ends in "+") also gets its base-input results under ``benchmark + BASE``, as evalplus reports
+    base and plus apart."""
+    plus = table[table["benchmark"].str.endswith("+")]
+    if len(plus):
+        base = plus.assign(benchmark=plus["benchmark"] + BASE, correct=plus["correct_base"])
+        table = pd.concat([table, base], ignore_index=True)
     perq = per_question(table, ns, subsets, seed)
     rows = []
     for (bench, strategy, n), g in perq.groupby(["benchmark", "strategy", "n"], sort=True):
@@ -217,10 +275,13 @@ def evaluate(table: pd.DataFrame, ns: list[int], subsets: int = 50, seed: int = 
 
 
 def eval_problems(benchmarks: list[str], questions: pd.DataFrame, humaneval_limit: int = 0, heldout_limit: int = 0,
-                  load=None) -> tuple[pd.DataFrame, dict[str, str]]:
+                  load=None, engine=None, files: dict | None = None,
+                  dropped: dict | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
     """``07_problems`` rows of every benchmark asked for (``heldout``: phase 03's held-out questions; any other name:
-    an evalplus-format eval set through ``load``, ``core.datasets.load_eval_set`` by default), and {benchmark: why}
-    for the ones that are not available here (a missing evalplus file is skipped with its reason, not an error)."""
+    an evalplus-format eval set through ``load``, ``core.datasets.load_eval_set`` by default, from ``files[name]``
+    when given), and {benchmark: why} for the ones that cannot be used here (a missing evalplus file, a set without
+    tests: skipped with the reason, not an error). A "+" benchmark (HumanEval+, MBPP+) is tested as evalplus does
+    (``plus_problems``, which needs ``engine``); what it dropped goes into ``dropped[name]``."""
     from ..core import datasets
 
     load = load or datasets.load_eval_set
@@ -229,10 +290,25 @@ def eval_problems(benchmarks: list[str], questions: pd.DataFrame, humaneval_limi
         if name == "heldout":
             frames.append(heldout_problems(questions, heldout_limit))
             continue
+        if name.endswith("+") and engine is None:
+            raise ValueError(f"{name} is tested against its canonical solution's outputs, run here: pass engine=")
         try:
-            frames.append(humaneval_problems(load(name), humaneval_limit))
-        except datasets.DataError as exc:
+            evalset = load(name, (files or {}).get(name)) if files and files.get(name) else load(name)
+            if name.endswith("+"):
+                frame, lost = plus_problems(evalset, engine, humaneval_limit)
+                if dropped is not None:
+                    dropped[name] = lost
+                frames.append(frame)
+            else:
+                frames.append(humaneval_problems(evalset, humaneval_limit))
+        except (datasets.DataError, ValueError) as exc:
             skipped[name] = str(exc).splitlines()[0]
     if not frames:
         raise ValueError(f"none of the benchmarks {benchmarks} is available: {skipped}")
-    return pd.concat(frames, ignore_index=True), skipped
+    out = pd.concat(frames, ignore_index=True)
+    twice = out[out[QUESTION_ID].duplicated(keep=False)]
+    if len(twice):
+        names = sorted(set(twice["benchmark"]))
+        raise ValueError(f"benchmarks {names} share task ids (e.g. {twice[QUESTION_ID].iloc[0]}): ask for one of them; "
+                         f"a '+' benchmark already reports its base inputs as '<name>{BASE}'")
+    return out, skipped

@@ -192,3 +192,51 @@ def test_verdicts_compare_the_selectors_with_the_average_pick_at_the_largest_n()
         "heldout (20 questions), test_majority Best-of-8 8.0% [0.0%, 20.0%]: not distinguishable from the average "
         "pick (5.0%)"]
     assert bestofn.verdicts(results.head(0)) == ["no Best-of-N results"]
+
+
+def test_plus_benchmarks_report_base_and_plus_apart(engine):
+    """HumanEval+ from an evalplus-format file: tests from the canonical solution's outputs (base inputs first), a
+    program passing base but not plus counts for '<name> (base)' only, and the problems carry the harness."""
+    from acecoder_lib.core import paths
+
+    fixtures = paths.REPO_ROOT / "tests" / "fixtures" / "data"
+    files = {"humaneval+": fixtures / "HumanEvalPlus_small.jsonl", "mbpp+": fixtures / "MbppPlus_small.jsonl"}
+    dropped = {}
+    problems, skipped = bestofn.eval_problems(["humaneval+", "mbpp+"], None, engine=engine, files=files,
+                                              dropped=dropped)
+    assert skipped == {} and dropped["humaneval+"]["inputs"] == 0
+    add = problems.set_index("question_id").loc["HumanEval/0"]
+    assert add["n_base_tests"] == 2 and len(add["tests"]) == 4 and "_acecoder_plus" in add["harness"]
+    problems, _ = bestofn.with_time_limits(problems, engine)
+    assert list(problems.columns) == schemas.BON_PROBLEMS.column_names
+    progs = {"HumanEval/0": ["def add(a, b):\n    return a + b\n", "def add(a, b):\n    return abs(a) + b\n"],
+             "HumanEval/1": ["def half(x):\n    return x / 2\n"] * 2,
+             "Mbpp/2": ["def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n"] * 2,
+             "Mbpp/3": ["def is_not_prime(n):\n    return n > 2 and n % 2 == 0\n"] * 2}
+    samples = pd.DataFrame([{"question_id": q, "sample": i, "completion": "", "program": p, "extraction": "ok"}
+                            for q, ps in progs.items() for i, p in enumerate(ps)])
+    table = bestofn.assemble(problems, samples, None, engine)
+    got = table.set_index(["question_id", "sample"])[["correct_base", "correct"]]
+    assert got.loc[("HumanEval/0", 1)].tolist() == [True, False]  # base passes, plus fails
+    assert got.loc[("HumanEval/0", 0)].tolist() == [True, True]
+    assert got.loc[("Mbpp/3", 0)].tolist() == [True, False]
+    results = bestofn.evaluate(table, ns=[1, 2], subsets=5).set_index(["benchmark", "strategy", "n"])
+    assert results.loc[("humaneval+", "average", 2), "accuracy"] == pytest.approx(0.75)  # (1/2 + 1) / 2
+    assert results.loc[("humaneval+ (base)", "average", 2), "accuracy"] == pytest.approx(1.0)
+    assert results.loc[("mbpp+", "average", 2), "accuracy"] == pytest.approx(0.5)
+    assert results.loc[("mbpp+ (base)", "average", 2), "accuracy"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="share task ids"):
+        bestofn.eval_problems(["mbpp", "mbpp+"], None, engine=engine, files={"mbpp": files["mbpp+"],
+                                                                            "mbpp+": files["mbpp+"]})
+    with pytest.raises(ValueError, match="pass engine="):
+        bestofn.eval_problems(["humaneval+"], None, files=files)
+    # a HumanEval file whose rows have no test snippet, asked for as plain humaneval: skipped with the reason
+    from acecoder_lib.core import datasets
+
+    def load(name, path=None):
+        return datasets.load_eval_set("humaneval+", files["humaneval+"]).assign(benchmark=name, test="")
+
+    q = pd.DataFrame({"question_id": ["x"], "question": ["Q1"], "tests": [["assert f(1) == 1"]], "entry_point": ["f"],
+                      "split": ["heldout"], "reference": ["def f(x):\n    return x\n"]})
+    _, skipped = bestofn.eval_problems(["humaneval", "heldout"], q, engine=engine, load=load)
+    assert "no test snippet" in skipped["humaneval"]
