@@ -65,3 +65,23 @@ def test_rl_carries_every_hyper_parameter_and_the_schedule_divides_as_the_papers
     plan = rl.schedule(config, 22_000, section["NUM_PROCESSES"])  # S7: ~22K hard questions
     assert plan["train_batch"] == 128 and plan["generation_batch_size"] == 256 * 8 and plan["steps_per_rollout"] == 16
     assert plan["questions_seen"] == 22_000  # one episode
+
+
+# PAPER_FACTS S4: the pair rule (strict), margin 0.4, top 0.8, zero pass rates excluded
+PAIRS = {"RULE": "paper", "MARGIN": 0.4, "TOP": 0.8, "FLOOR": 0.0}
+# PAPER_FACTS S8: CodeRM-8B writes the tests, 100 per question
+SCALING = {"TEST_MODEL": "KAKA22/CodeRM-8B", "LLM_MAX_TESTS": 100, "TEST_STYLE": "unittest"}
+
+
+def test_every_notebook_has_a_paper_section(paper):
+    from acecoder_lib.core import paths
+
+    names = sorted(p.stem for p in (paths.REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert len(names) == 11 and sorted(paper) == names
+
+
+def test_pairs_and_test_scaling_follow_the_papers(paper):
+    _check(paper["05_build_pairs"], PAIRS)
+    _check(paper["09_test_scaling"], SCALING)
+    assert max(paper["09_test_scaling"]["MS"]) == 100
+    assert paper["07_best_of_n"]["BENCHMARKS"][:2] == ["humaneval+", "mbpp+"]  # S6: HE/HE+/MBPP/MBPP+ via evalplus
