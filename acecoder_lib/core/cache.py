@@ -76,8 +76,10 @@ def cached_generate(backend, prompts: Sequence, cache: CompletionCache, namespac
     its prompts get ``n`` empty completions, are NOT cached (a rerun retries them), and ``failures[index]`` holds the
     error text for each of their prompt indexes. Without it, the error propagates (batches already done are kept)."""
     keys = [prompt_key(namespace, p, gen_kwargs) for p in prompts]
-    todo = list(dict.fromkeys(k for k in keys if k not in cache))  # one call per distinct prompt
-    first_index = {k: keys.index(k) for k in todo}
+    first_index: dict[str, int] = {}
+    for i, k in enumerate(keys):  # one pass (a keys.index per prompt was quadratic: hours at 124K prompts)
+        first_index.setdefault(k, i)
+    todo = [k for k in first_index if k not in cache]  # one call per distinct prompt, in first-seen order
     done = len(set(keys)) - len(todo)
     failed: dict[str, str] = {}
     for start in range(0, len(todo), batch_size):

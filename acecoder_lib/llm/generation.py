@@ -379,8 +379,30 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
         return rows
 
     def close(self) -> None:
-        """Drop the engine."""
-        self.llm = None
+        """Shut the engine down and give its memory back, so a later phase in the same kernel (a reward model on
+        cuda:0, another engine) finds the device free: the engine core's shutdown (its busy loop and workers), then
+        vLLM's own cleanup (``cleanup_dist_env_and_memory``: the model-parallel groups, the distributed
+        environment, ``gc`` and the CUDA cache). Safe to call twice."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is None:
+            return
+        engine = getattr(llm, "llm_engine", None)
+        shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+        del llm, engine, shutdown
+        try:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+        except ImportError:  # an older vllm: the parts it has
+            import gc
+
+            gc.collect()
+        else:
+            cleanup_dist_env_and_memory()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 class LlamaCppBackend(_LocalTokenizerMixin, GenerationBackend):
