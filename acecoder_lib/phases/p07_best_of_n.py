@@ -277,11 +277,12 @@ def evaluate(table: pd.DataFrame, ns: list[int], subsets: int = 50, seed: int = 
 def eval_problems(benchmarks: list[str], questions: pd.DataFrame, humaneval_limit: int = 0, heldout_limit: int = 0,
                   load=None, engine=None, files: dict | None = None,
                   dropped: dict | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """``07_problems`` rows of every benchmark asked for (``heldout``: phase 03's held-out questions; any other name:
-    an evalplus-format eval set through ``load``, ``core.datasets.load_eval_set`` by default, from ``files[name]``
-    when given), and {benchmark: why} for the ones that cannot be used here (a missing evalplus file, a set without
+    """``07_problems`` rows of every benchmark asked for, in order (``heldout``: phase 03's held-out questions; any
+    other name: an evalplus-format eval set through ``load``, ``core.datasets.load_eval_set`` by default, from
+    ``files[name]`` when given), and {benchmark: why} for the ones that cannot be used here (a missing evalplus file, a set without
     tests: skipped with the reason, not an error). A "+" benchmark (HumanEval+, MBPP+) is tested as evalplus does
-    (``plus_problems``, which needs ``engine``); what it dropped goes into ``dropped[name]``."""
+    (``plus_problems``, which needs ``engine``); what it dropped goes into ``dropped[name]``. A task id an earlier
+    benchmark already used (HumanEval's in HumanEval+) becomes ``"<benchmark>:<task id>"``."""
     from ..core import datasets
 
     load = load or datasets.load_eval_set
@@ -306,9 +307,10 @@ def eval_problems(benchmarks: list[str], questions: pd.DataFrame, humaneval_limi
     if not frames:
         raise ValueError(f"none of the benchmarks {benchmarks} is available: {skipped}")
     out = pd.concat(frames, ignore_index=True)
-    twice = out[out[QUESTION_ID].duplicated(keep=False)]
-    if len(twice):
-        names = sorted(set(twice["benchmark"]))
-        raise ValueError(f"benchmarks {names} share task ids (e.g. {twice[QUESTION_ID].iloc[0]}): ask for one of them; "
-                         f"a '+' benchmark already reports its base inputs as '<name>{BASE}'")
+    # HumanEval and HumanEval+ (MBPP and MBPP+) share task ids: a later benchmark's taken id becomes "<name>:<id>"
+    taken = out[QUESTION_ID].duplicated(keep="first")
+    out.loc[taken, QUESTION_ID] = out.loc[taken, "benchmark"] + ":" + out.loc[taken, QUESTION_ID]
+    repeated = out[QUESTION_ID][out[QUESTION_ID].duplicated()]
+    if len(repeated):
+        raise ValueError(f"duplicate question ids within one benchmark: {repeated.head(3).tolist()}")
     return out, skipped

@@ -225,9 +225,9 @@ def test_plus_benchmarks_report_base_and_plus_apart(engine):
     assert results.loc[("humaneval+ (base)", "average", 2), "accuracy"] == pytest.approx(1.0)
     assert results.loc[("mbpp+", "average", 2), "accuracy"] == pytest.approx(0.5)
     assert results.loc[("mbpp+ (base)", "average", 2), "accuracy"] == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="share task ids"):
-        bestofn.eval_problems(["mbpp", "mbpp+"], None, engine=engine, files={"mbpp": files["mbpp+"],
-                                                                            "mbpp+": files["mbpp+"]})
+    both, _ = bestofn.eval_problems(["mbpp", "mbpp+"], None, engine=engine, files={"mbpp": files["mbpp+"],
+                                                                                  "mbpp+": files["mbpp+"]})
+    assert both["question_id"].tolist() == ["Mbpp/2", "Mbpp/3", "mbpp+:Mbpp/2", "mbpp+:Mbpp/3"]
     with pytest.raises(ValueError, match="pass engine="):
         bestofn.eval_problems(["humaneval+"], None, files=files)
     # a HumanEval file whose rows have no test snippet, asked for as plain humaneval: skipped with the reason
