@@ -279,10 +279,10 @@ def eval_problems(benchmarks: list[str], questions: pd.DataFrame, humaneval_limi
                   dropped: dict | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
     """``07_problems`` rows of every benchmark asked for, in order (``heldout``: phase 03's held-out questions; any
     other name: an evalplus-format eval set through ``load``, ``core.datasets.load_eval_set`` by default, from
-    ``files[name]`` when given), and {benchmark: why} for the ones that cannot be used here (a missing evalplus file, a set without
-    tests: skipped with the reason, not an error). A "+" benchmark (HumanEval+, MBPP+) is tested as evalplus does
-    (``plus_problems``, which needs ``engine``); what it dropped goes into ``dropped[name]``. A task id an earlier
-    benchmark already used (HumanEval's in HumanEval+) becomes ``"<benchmark>:<task id>"``."""
+    ``files[name]`` when given), and {benchmark: why} for the ones that cannot be used here (a missing evalplus
+    file, a set without tests: skipped with the reason, not an error). A "+" benchmark (HumanEval+, MBPP+) is tested
+    as evalplus does (``plus_problems``, which needs ``engine``); what it dropped goes into ``dropped[name]``. A task
+    id an earlier benchmark already used (HumanEval's in HumanEval+) becomes ``"<benchmark>:<task id>"``."""
     from ..core import datasets
 
     load = load or datasets.load_eval_set
