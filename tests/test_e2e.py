@@ -55,3 +55,19 @@ def test_smoke_chain_runs_end_to_end_and_then_resumes_as_done(tmp_path):
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0
     assert second.stdout.count("[skip]") == len(stems)
+
+
+def test_the_chain_from_released_acecode_rows_reaches_the_report(tmp_path):
+    """The released-smoke profile: AceCode-87K's released questions and tests (a 16-question fixture in the Hub
+    schema) enter at phase 02 (METHODS released), pass phase 03 unchanged (ORACLE released) and go through 04-10."""
+    env = dict(os.environ, ACECODER_RUNS_DIR=str(tmp_path))
+    cmd = [sys.executable, "-m", "acecoder_lib.core.batch", "run", "--profile", "released-smoke", "--run-name", "rel"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 0, f"batch run failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    import pandas as pd
+
+    questions = pd.read_parquet(tmp_path / "rel" / "03_questions.parquet")
+    assert len(questions) == 16 and set(questions["oracle"]) == set(questions["method"]) == {"released"}
+    programs = pd.read_parquet(tmp_path / "rel" / "04_programs.parquet")
+    assert set(programs["question_id"]) <= set(questions["question_id"]) and len(programs) > 0
+    assert (tmp_path / "rel" / "10_metrics.json").is_file()

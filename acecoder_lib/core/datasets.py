@@ -346,13 +346,18 @@ def load_local_seed(path: str | Path, columns: dict[str, str], *, source: str = 
 # ---------------------------------------------------------------- questions with tests (AceCode-87K)
 
 def load_acecode(*, path: str | Path | None = None, data_files: Any = None, split: str = "train",
-                 limit: int | None = None, cache_dir: str | Path | None = None) -> pd.DataFrame:
+                 limit: int | None = None, cache_dir: str | Path | None = None,
+                 with_inferences: bool = False) -> pd.DataFrame:
     """TIGER-Lab/AceCode-87K (87,149 rows) as question rows: id, source, question, test_cases -> tests.
 
-    ``inferences`` and ``context_messages`` are not kept; AceCode names no entry point, so it is ''. test_cases may
-    be a list or a JSON-encoded list; a non-string test raises DataError naming the row.
+    ``context_messages`` is not kept; AceCode names no entry point, so it is ''. test_cases may be a list or a
+    JSON-encoded list; a non-string test raises DataError naming the row. ``with_inferences`` adds an
+    ``inferences`` column: the released samples (Qwen2.5-Coder-7B-Instruct's, paper S4) as a JSON list of
+    {"completion", "pass_rate"} (phase 02's "released" method takes the best one as the question's reference).
+    Not on disk and the Hub unreachable: a DataError naming the hub id and how to bring a local copy.
     """
-    df = _hf_frame(ACECODE_NAME, path, data_files, split, limit, cache_dir, list(ACECODE_FIELDS.values()))
+    fields = list(ACECODE_FIELDS.values()) + (["inferences"] if with_inferences else [])
+    df = _hf_frame(ACECODE_NAME, path, data_files, split, limit, cache_dir, fields)
     rows = []
     for i, rec in enumerate(df.to_dict("records")):
         tests = rec["test_cases"]
@@ -362,7 +367,21 @@ def load_acecode(*, path: str | Path | None = None, data_files: Any = None, spli
                             f"a list of str")
         rows.append({QUESTION_ID: str(rec["id"]), SOURCE: rec["source"] or "", QUESTION: rec["question"] or "",
                      TESTS: tests, ENTRY_POINT: ""})
-    return validated(rows, QUESTION_SCHEMA, f"{ACECODE_NAME} ({path or data_files or 'Hub'})")
+    out = validated(rows, QUESTION_SCHEMA, f"{ACECODE_NAME} ({path or data_files or 'Hub'})")
+    if with_inferences:
+        out["inferences"] = [_json([{"completion": str(i.get("completion") or ""),
+                                     "pass_rate": float(i.get("pass_rate") or 0.0)} for i in _records(rec)])
+                             for rec in df["inferences"]]
+    return out
+
+
+def _records(value) -> list[dict]:
+    """A list-of-dicts field as datasets hands it over: a list, a numpy array of dicts, a JSON string or None."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [dict(v) for v in list(value) if isinstance(v, dict)]
 
 
 # ---------------------------------------------------------------- evaluation sets

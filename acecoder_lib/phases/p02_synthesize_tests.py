@@ -584,3 +584,32 @@ def _hybrid_unusable(why: str, llm_row) -> tuple[str, str]:
         return "no_reference", "no_reference: the seed has no reference code"
     return "no_calls", reasons.clip(f"no_calls: no entry point, or none of the {len(llm_row.tests)} asserts has the "
                                     "form assert CALL == EXPECTED (or is EXPECTED)")
+
+
+# ---------------------------------------------------------------- the released data (AceCode-87K)
+
+def released_questions(acecode: pd.DataFrame) -> pd.DataFrame:
+    """``02_questions`` rows (method "released") of AceCode-87K's questions and tests as the authors released them
+    (``core.datasets.load_acecode(with_inferences=True)``): the tests were already filtered by their 32B proxy (paper
+    S3), so phase 03's ``released`` oracle keeps them as they are. ``entry_point`` is the function the tests call;
+    ``reference`` is the released sample with the highest pass rate (code extracted from its answer), '' when none
+    has one above 0 (``detail`` records its pass rate). A question without tests is marked ``no_tests``."""
+    from ..code.extract import extract_code
+
+    rows = []
+    for r in acecode.itertuples(index=False):
+        tests = list(r.tests)
+        entry = infer_entry_point(tests) or ""
+        samples = json.loads(getattr(r, "inferences", "[]") or "[]")
+        best = max(samples, key=lambda s: s["pass_rate"], default=None)
+        reference = ""
+        if best is not None and best["pass_rate"] > 0:
+            reference = extract_code(best["completion"], entry or None).code
+        ok = bool(tests)
+        rows.append({"question_id": r.question_id, "seed_id": r.question_id, "source": r.source or "acecode",
+                     "method": "released", "question": r.question, "tests": tests if ok else ["assert False"],
+                     "entry_point": entry, "reference": reference, "status": "ok" if ok else "no_tests",
+                     "detail": json.dumps({"reference_pass_rate": best["pass_rate"] if best else None,
+                                           "released_samples": len(samples)}),
+                     "reason": "" if ok else "no_tests", "first_error": "" if ok else "the released row has no tests"})
+    return pd.DataFrame(rows, columns=QUESTIONS.column_names)

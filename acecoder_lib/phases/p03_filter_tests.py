@@ -96,6 +96,39 @@ def filter_tests(questions: pd.DataFrame, programs, engine, oracle: str, min_pas
     return kept_df, report_df
 
 
+def released_tests(questions: pd.DataFrame, engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(kept, report, times) as ``filter_tests`` returns them, for phase 02's ``released`` rows (AceCode-87K): the
+    tests stay as the authors released them (already filtered by their proxy, paper S3), oracle ``released``. The
+    question's reference (the best released sample) is run once for the time limits: where it passes every test,
+    its CPU time per test goes to ``03_test_times``; elsewhere the row's times are empty, so phases 04-08 give that
+    question the fixed limit (``solutions.test_limits``: no time that says what a correct program needs)."""
+    released = questions[questions["method"] == "released"].reset_index(drop=True)
+    programs = reference_programs(released)
+    runnable = [i for i, p in enumerate(programs) if p.strip()]
+    results = dict(zip(runnable, engine.run([programs[i] for i in runnable],
+                                            [list(released.iloc[i]["tests"]) for i in runnable])))
+    kept, report, times = [], [], []
+    for i, q in enumerate(released.itertuples()):
+        tests, res = list(q.tests), results.get(i)
+        timed = res is not None and res.all_passed and len(res.verdicts) == len(tests)
+        report.append({"question_id": q.question_id, "source": q.source, "method": q.method, "oracle": "released",
+                       "status": "kept", "n_tests_synthesized": len(tests),
+                       "n_passed": res.n_passed if res is not None else 0,
+                       "passed_mask": [int(v == "pass") for v in res.verdicts] if res is not None else [],
+                       "program_status": res.status if res is not None else "none",
+                       "detail": "" if timed else "kept as released; the reference does not pass every test, so no "
+                                                  "times (fixed limits)", "reason": "", "first_error": ""})
+        kept.append({"question_id": q.question_id, "seed_id": q.seed_id, "source": q.source, "method": q.method,
+                     "question": q.question, "tests": tests, "entry_point": q.entry_point, "oracle": "released",
+                     "n_tests_synthesized": len(tests), "n_tests": len(tests), "reference": q.reference or "",
+                     "reference_chars": len(q.reference or "")})
+        times.append({"question_id": q.question_id, "oracle": "released",
+                      "cpu_seconds": [float(c) for c in (res.cpu_seconds or [])] if timed else []})
+    return (pd.DataFrame(kept, columns=[c for c in FILTERED.column_names if c != "split"]),
+            pd.DataFrame(report, columns=FILTER_REPORT.column_names),
+            pd.DataFrame(times, columns=TEST_TIMES.column_names))
+
+
 def filter_yield(report: pd.DataFrame) -> pd.DataFrame:
     """Per oracle and status: questions, tests before, tests passed (the notebook's summary table)."""
     return (report.groupby(["oracle", "status"], as_index=False)

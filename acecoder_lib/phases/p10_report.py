@@ -61,6 +61,36 @@ def _read(run: str, name: str) -> pd.DataFrame | None:
     return io.read_artifact(run, name) if io.artifact_exists(run, name) else None
 
 
+def run_settings(run: str) -> dict:
+    """What this run was: the parameters each phase recorded in its artifacts' meta (models, sizes, methods,
+    benchmarks) and the device phase 00 found, for notes that describe the run as it was (a paper run as a paper run,
+    a CPU smoke run as that). A phase that has not run leaves its keys out."""
+    where = {"01_seeds": ("SOURCES",), "02_questions": ("METHODS", "LLM_MODEL"),
+             "03_questions": ("ORACLE", "PROXY_MODEL"), "04_programs": ("POLICY_MODEL", "N_SAMPLES", "TEMPERATURE"),
+             "05_pairs": ("RULE", "MARGIN"), "06_rm_pair_scores": ("BASE_MODEL", "REWARD_MODEL", "PAIRS_SOURCE"),
+             "07_results": ("POLICY_MODEL", "N_MAX", "BENCHMARKS", "REWARD_MODEL"),
+             "08_rl_steps": ("POLICY_MODEL", "ALGORITHM", "REWARDS", "QUESTIONS", "MAX_STEPS", "EPISODES"),
+             "09_curves": ("TEST_MODEL", "SOURCES", "LLM_MAX_TESTS")}
+    out: dict = {}
+    for artifact, keys in where.items():
+        if io.artifact_exists(run, artifact):
+            params = io.read_meta(run, artifact).get("params", {})
+            out[artifact[:2]] = {k: params[k] for k in keys if k in params}
+    env = _read(run, "00_environment")
+    cuda = env[env["component"] == "cuda"] if env is not None else None
+    out["device"] = ("GPU: " + str(cuda["detail"].iloc[0]) if cuda is not None and len(cuda) and bool(
+        cuda["available"].iloc[0]) else "CPU")
+    for artifact, key in (("05_pairs", "pairs"), ("08_rl_steps", "rl_steps"), ("03_questions", "questions")):
+        frame = _read(run, artifact)
+        if frame is not None:
+            out[key] = len(frame)
+    return out
+
+
+def _model(name) -> str:
+    return str(name).split("/")[-1] if name else "?"
+
+
 def _missing(title: str, *names: str) -> Section:
     return Section(title, False, f"not in this run: {', '.join(names)} missing (run the phase first)")
 
@@ -79,9 +109,15 @@ def funnel_section(run: str) -> Section:
                            "questions after": PAPER["table1"]["after_questions"],
                            "tests/question after": PAPER["table1"]["after_tests"]}])
     total = t1.iloc[-1].to_dict()
+    cfg = run_settings(run)
+    s01, s02, s03 = cfg.get("01", {}), cfg.get("02", {}), cfg.get("03", {})
+    oracle = s03.get("ORACLE", "?")
+    filt = {"proxy": f"the proxy filter ({_model(s03.get('PROXY_MODEL'))})", "reference": "the reference filter",
+            "released": "the released tests kept as they are"}.get(oracle, oracle)
     return Section("Dataset funnel (Table 1)", True,
-                   "Here: starter + CodeIO seeds, execution-grounded tests, the reference filter (the 135M proxy keeps "
-                   "almost nothing; phase 03 shows it). "
+                   f"This run ({cfg['device']}): seeds from {', '.join(map(str, s01.get('SOURCES', ['?'])))}; tests by "
+                   f"{', '.join(map(str, s02.get('METHODS', ['?'])))} (LLM {_model(s02.get('LLM_MODEL'))}); "
+                   f"{filt}; {cfg.get('questions', '?')} questions kept. "
                    "The paper: Magicoder/Stack seeds, GPT-4o-mini tests, a 32B proxy.",
                    tables=[("this run", t1), ("paper (PAPER_FACTS S3)", paper)],
                    figures=[("10_table1", plot_table1(t1))],
@@ -101,8 +137,11 @@ def pairs_section(run: str) -> Section:
                           {"": "paper (S4)", "pairs": PAPER["pairs"]["pairs"], "questions": 124_006,
                            "questions_with_pairs": PAPER["pairs"]["questions_with_pairs"],
                            "fraction_with_pairs": PAPER["pairs"]["fraction_with_pairs"]}])
+    s04 = run_settings(run).get("04", {})
     return Section("Pass rates and preference pairs", True,
-                   "The paper's policy is Qwen2.5-Coder-7B-Instruct with 16 samples; here the 135M policy of phase 04.",
+                   f"This run: {_model(s04.get('POLICY_MODEL'))} with {s04.get('N_SAMPLES', '?')} samples per question "
+                   f"at temperature {s04.get('TEMPERATURE', '?')}; the paper: Qwen2.5-Coder-7B-Instruct, 16 samples at "
+                   "0.7 (S4).",
                    tables=[("pairs", table), ("pass-rate distribution (phase 04)", pd.DataFrame([dist]))],
                    metrics={"pairs": stats, "distribution": dist})
 
@@ -120,9 +159,13 @@ def rm_section(run: str) -> Section:
         cal = pd.DataFrame(calibration(progs)).T
         tables.append(("calibration (Spearman of score vs pass rate)", cal))
         metrics["calibration"] = cal.to_dict()
+    cfg = run_settings(run)
+    s06 = cfg.get("06", {})
+    backbone = s06.get("REWARD_MODEL") or s06.get("BASE_MODEL")
     return Section("Reward model (phase 06)", True,
                    "The paper reports RM-Bench (AceCodeRM-7B 72.2) and Best-of-N; there is no held-out pair accuracy "
-                   "to set beside ours. Ours: a 135M backbone, minutes on CPU, hundreds of pairs.",
+                   f"to set beside ours. This run: {_model(backbone)} on {cfg.get('pairs', '?')} sampled pairs "
+                   f"(training source {s06.get('PAIRS_SOURCE', '?')}), on {cfg['device']}.",
                    tables=tables, figures=[("10_rm_accuracy", plot_accuracy(acc))], metrics=metrics)
 
 
@@ -132,10 +175,13 @@ def bestofn_section(run: str) -> Section:
     results = _read(run, "07_results")
     if results is None:
         return _missing("Best-of-N (Table 2)", "07_results")
+    s07, s06 = run_settings(run).get("07", {}), run_settings(run).get("06", {})
+    rm = s07.get("REWARD_MODEL") or s06.get("REWARD_MODEL") or s06.get("BASE_MODEL")
     return Section("Best-of-N (Table 2)", True,
                    "Same strategies as the paper's Table 2 (greedy, RM@N, oracle), plus random and test-majority. "
-                   "Setting: the 135M policy and a 135M RM on a HumanEval subset and held-out questions, against 7-8B "
-                   "policies with AceCodeRM-7B in the paper.",
+                   f"This run: {_model(s07.get('POLICY_MODEL'))}, N up to {s07.get('N_MAX', '?')}, RM from "
+                   f"{_model(rm)}, on {', '.join(sorted(results['benchmark'].unique()))}; the paper: 7-8B policies "
+                   "with AceCodeRM-7B, N up to 64.",
                    tables=[("this run (accuracy %)", table2(results)), ("paper (S6, %)", PAPER["table2"])],
                    figures=[("10_best_of_n", plot_accuracy_vs_n(results))],
                    metrics={"table2": table2(results).reset_index().to_dict("records")})
@@ -147,10 +193,14 @@ def rl_section(run: str) -> Section:
     evals, steps = _read(run, "08_rl_eval"), _read(run, "08_rl_steps")
     if evals is None or steps is None:
         return _missing("Reinforcement learning (Table 3)", "08_rl_eval", "08_rl_steps")
+    cfg = run_settings(run)
+    s08 = cfg.get("08", {})
     return Section("Reinforcement learning (Table 3)", True,
                    "The paper: Reinforce++ on ~22K hard questions, 80+ steps of batch 128 on 7B models. "
-                   "Here: a handful of trl GRPO/RLOO steps on CPU with the 135M policy; "
-                   "differences of a problem or two are noise.",
+                   f"This run: trl {s08.get('ALGORITHM', '?')} on {_model(s08.get('POLICY_MODEL'))} "
+                   f"({s08.get('QUESTIONS', '?')} questions, rewards "
+                   f"{', '.join(map(str, s08.get('REWARDS', ['?'])))}), {cfg.get('rl_steps', '?')} logged steps on "
+                   f"{cfg['device']}; the before/after CIs say what is noise.",
                    tables=[("greedy pass@1 %, before and after", before_after(evals)),
                            ("paper (S7, %)", PAPER["table3"]), ("seconds per step", time_split(steps))],
                    figures=[("10_rl_before_after", plot_before_after(evals))],
@@ -167,11 +217,12 @@ def scaling_section(run: str) -> Section:
     overall = alloc[alloc["quintile"] == "all"].pivot_table(index=["source", "budget_per_question"],
                                                             columns="strategy", values="accuracy").reset_index()
     overall["gain"] = overall["dynamic"] - overall["uniform"]
+    s09 = run_settings(run).get("09", {})
     return Section("Dynamic scaling of unit tests (CodeRM)", True,
                    "The paper: CodeRM-8B writes up to 100 tests for 100 programs per problem. "
-                   "Here: phase 04's programs, "
-                   "tests written by the 135M policy (llm) and a verified stand-in (grounded: half of each question's "
-                   "execution-grounded tests select, the other half judge).",
+                   f"This run: phase 04's programs; tests from {', '.join(map(str, s09.get('SOURCES', ['?'])))} (llm: "
+                   f"{_model(s09.get('TEST_MODEL'))}, up to {s09.get('LLM_MAX_TESTS', '?')} per question; grounded: "
+                   "half of each question's execution-grounded tests select, the other half judge).",
                    tables=[("accuracy vs tests", summary.round(3)), ("uniform vs dynamic", overall.round(3)),
                            ("paper (S8, best-of-100 with 100 tests, %)", PAPER["coderm"])],
                    figures=[("10_scaling", plot_curves(summary)), ("10_allocation", plot_allocation(alloc))],

@@ -136,3 +136,29 @@ def test_the_oracle_s_cpu_time_is_recorded_for_each_kept_test(engine, questions)
     [cpu] = times["cpu_seconds"].tolist()
     assert len(cpu) == len(kept.iloc[0]["tests"]) == 6  # the two failed tests are not timed: they are dropped
     assert all(0.005 < c < 0.5 for c in cpu), cpu  # ~20 ms of loop per call
+
+
+def test_released_acecode_rows_pass_through_with_their_tests():
+    """AceCode-87K as released (schema of the Hub rows, a local fixture): phase 02's released method makes one row
+    per question with the best released sample as reference; phase 03's released oracle keeps every test and times
+    them on that reference where it passes them all."""
+    from acecoder_lib.core import datasets, paths
+    from acecoder_lib.execution import ExecutionEngine
+    from acecoder_lib.phases import p02_synthesize_tests as p02
+
+    file = paths.REPO_ROOT / "tests" / "fixtures" / "data" / "acecode_chain.jsonl"
+    acecode = datasets.load_acecode(path=file, with_inferences=True)
+    rows = p02.released_questions(acecode)
+    assert len(rows) == 16 and set(rows["method"]) == {"released"} and (rows["status"] == "ok").all()
+    first = rows.iloc[0]
+    assert first["entry_point"] == "add_two" and first["reference"].startswith("def add_two")
+    broken = rows.copy()
+    broken.loc[1, "reference"] = "def square(n):\n    return n\n"  # fails some tests: kept, but no times
+    with ExecutionEngine(workers=2) as engine:
+        kept, report, times = filtering.released_tests(broken, engine)
+    assert kept["tests"].tolist() == rows["tests"].tolist() and set(kept["oracle"]) == {"released"}
+    assert (report["status"] == "kept").all()
+    lengths = times["cpu_seconds"].map(len).tolist()
+    assert lengths[1] == 0 and all(n == 6 for i, n in enumerate(lengths) if i != 1)
+    with pytest.raises(datasets.DataError, match="AceCode-87K"):
+        datasets.load_acecode(path=file.with_name("missing.jsonl"))

@@ -61,3 +61,29 @@ def test_reward_slope_ci_is_a_t_interval_and_needs_three_steps():
     assert slope == pytest.approx(0.095) and lo < slope < hi and lo > 0
     assert metrics.slope_ci([1, 2], [0.0, 1.0]) == (None, None, None)
     assert metrics.slope_ci([1, 1, 1], [0.0, 1.0, 0.5]) == (None, None, None)
+
+
+def test_notes_describe_the_run_from_its_own_settings(monkeypatch, tmp_path):
+    """A fake paper run (artifact metas with the paper profile's parameters, a CUDA device in 00_environment): the
+    notes name its models, sizes and device, and none of the CPU run's wording."""
+    monkeypatch.setenv("ACECODER_RUNS_DIR", str(tmp_path))
+    env = pd.DataFrame([{"category": "backend", "component": "cuda", "available": True,
+                         "detail": "torch 2.14.0, 8 x NVIDIA H100 80GB HBM3", "why_not": ""}])
+    io.write_artifact("paper", schemas.ENVIRONMENT, env)
+    results = pd.DataFrame({"benchmark": ["humaneval+", "humaneval+ (base)"], "strategy": ["greedy"] * 2, "n": [1, 1],
+                            "questions": [164, 164], "accuracy": [0.86, 0.91], "ci_low": [0.8, 0.86],
+                            "ci_high": [0.9, 0.95]})
+    io.write_artifact("paper", schemas.BON_RESULTS, results,
+                      params={"POLICY_MODEL": "Qwen/Qwen2.5-Coder-7B-Instruct", "N_MAX": 64,
+                              "REWARD_MODEL": "TIGER-Lab/AceCodeRM-7B"})
+    programs = pd.DataFrame(columns=schemas.PROGRAMS.column_names)
+    io.write_artifact("paper", schemas.PROGRAMS, programs,
+                      params={"POLICY_MODEL": "Qwen/Qwen2.5-Coder-7B-Instruct", "N_SAMPLES": 16, "TEMPERATURE": 0.7})
+    io.write_artifact("paper", schemas.PAIRS, pd.DataFrame(columns=schemas.PAIRS.column_names))
+    settings = report.run_settings("paper")
+    assert settings["device"].startswith("GPU") and settings["04"]["N_SAMPLES"] == 16
+    by = {s.title: s for s in report.gather("paper")}
+    bon, pairs = by["Best-of-N (Table 2)"].note, by["Pass rates and preference pairs"].note
+    assert "Qwen2.5-Coder-7B-Instruct, N up to 64, RM from AceCodeRM-7B" in bon
+    assert "humaneval+ (base)" in bon and "135M" not in bon + pairs
+    assert "Qwen2.5-Coder-7B-Instruct with 16 samples per question at temperature 0.7" in pairs
