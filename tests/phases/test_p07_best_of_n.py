@@ -225,6 +225,9 @@ def test_plus_benchmarks_report_base_and_plus_apart(engine):
     assert results.loc[("humaneval+ (base)", "average", 2), "accuracy"] == pytest.approx(1.0)
     assert results.loc[("mbpp+", "average", 2), "accuracy"] == pytest.approx(0.5)
     assert results.loc[("mbpp+ (base)", "average", 2), "accuracy"] == pytest.approx(1.0)
+    acc = results["accuracy"]
+    for bench in ("humaneval+", "mbpp+"):  # the same subsets judge base and plus: base is never below plus
+        assert (acc.loc[bench + bestofn.BASE] >= acc.loc[bench] - 1e-12).all()
     both, _ = bestofn.eval_problems(["mbpp", "mbpp+"], None, engine=engine, files={"mbpp": files["mbpp+"],
                                                                                   "mbpp+": files["mbpp+"]})
     assert both["question_id"].tolist() == ["Mbpp/2", "Mbpp/3", "mbpp+:Mbpp/2", "mbpp+:Mbpp/3"]
