@@ -23,22 +23,39 @@ from ..core.schemas import REPORT
 PAPER = {
     "table1": {"before_questions": 124_006, "before_tests": 18.27, "after_questions": 89_422, "after_tests": 15.56},
     "pairs": {"pairs": 307_509, "questions_with_pairs": 46_618, "fraction_with_pairs": 0.3734},
-    "table2": pd.DataFrame([  # S6 excerpt: HumanEval / HumanEval+ / MBPP / MBPP+
-        {"policy": "Llama-3.1-8B-Instruct", "strategy": "greedy", "humaneval": 68.9,
-         "humaneval+": 62.2, "mbpp": 67.2, "mbpp+": 54.8},
+    "table1_sources": pd.DataFrame([  # S3: per source after filtering (questions, mean tests)
+        {"source": "evol", "questions after": 27_853, "tests/question after": 14.77},
+        {"source": "oss", "questions after": 26_346, "tests/question after": 16.11},
+        {"source": "stack", "questions after": 35_223, "tests/question after": 15.79},
+        {"source": "total", "questions after": 89_422, "tests/question after": 15.56},
+    ]),
+    "table2": pd.DataFrame([  # S6, every row PAPER_FACTS gives: HumanEval / HumanEval+ / MBPP / MBPP+, average
+        # over all the paper's benchmarks (with BigCodeBench and LiveCodeBench); None where S6 gives no figure
+        {"policy": "Llama-3.1-8B-Instruct", "strategy": "greedy", "humaneval": 68.9, "humaneval+": 62.2,
+         "mbpp": 67.2, "mbpp+": 54.8, "average": 40.9},
+        {"policy": "Llama-3.1-8B-Instruct", "strategy": "oracle@64", "average": 72.3},
         {"policy": "Llama-3.1-8B-Instruct", "strategy": "reward_model@16 (AceCodeRM-7B)", "humaneval": 77.4,
-         "humaneval+": 70.7, "mbpp": 76.5, "mbpp+": 64.3},
-        {"policy": "Qwen2.5-Coder-7B-Instruct", "strategy": "greedy", "humaneval": 91.5,
-         "humaneval+": 86.0, "mbpp": 82.8, "mbpp+": 71.4},
+         "humaneval+": 70.7, "mbpp": 76.5, "mbpp+": 64.3, "average": 47.7},
+        {"policy": "Llama-3.1-8B-Instruct", "strategy": "reward_model@32 (AceCodeRM-7B)", "average": 48.9},
+        {"policy": "Qwen2.5-Coder-7B-Instruct", "strategy": "greedy", "humaneval": 91.5, "humaneval+": 86.0,
+         "mbpp": 82.8, "mbpp+": 71.4, "average": 55.2},
+        {"policy": "Qwen2.5-Coder-7B-Instruct", "strategy": "oracle@64", "average": 78.9},
         {"policy": "Qwen2.5-Coder-7B-Instruct", "strategy": "reward_model@16 (AceCodeRM-7B)", "humaneval": 90.2,
-         "humaneval+": 82.9, "mbpp": 88.6, "mbpp+": 74.9},
-    ]),
-    "table3": pd.DataFrame([  # S7 excerpt
-        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "before", "humaneval": 61.6,
-         "humaneval+": 53.0, "mbpp": 76.9, "mbpp+": 62.9},
-        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "+RL, rule reward", "humaneval": 84.1,
-         "humaneval+": 78.0, "mbpp": 82.3, "mbpp+": 69.3},
-    ]),
+         "humaneval+": 82.9, "mbpp": 88.6, "mbpp+": 74.9, "average": 57.6},
+        {"policy": "Mistral-7B-Instruct", "strategy": "greedy", "average": 24.8},
+        {"policy": "Mistral-7B-Instruct", "strategy": "reward_model@64 (AceCodeRM-7B)", "humaneval": 71.3,
+         "humaneval+": 61.6, "mbpp": 59.8, "mbpp+": 51.6, "average": 38.6},
+    ], columns=["policy", "strategy", "humaneval", "humaneval+", "mbpp", "mbpp+", "average"]),
+    "table3": pd.DataFrame([  # S7, every row PAPER_FACTS gives
+        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "before", "humaneval": 61.6, "humaneval+": 53.0,
+         "mbpp": 76.9, "mbpp+": 62.9, "average": 44.4},
+        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "+RL, rule reward", "humaneval": 84.1, "humaneval+": 78.0,
+         "mbpp": 82.3, "mbpp+": 69.3, "average": 52.3},
+        {"policy": "Qwen2.5-Coder-7B (base)", "stage": "+RL, AceCodeRM-7B reward", "average": 49.1},
+        {"policy": "Qwen2.5-7B-Instruct", "stage": "before", "average": 49.6},
+        {"policy": "Qwen2.5-7B-Instruct", "stage": "+RL, AceCodeRM-7B reward", "average": 51.5},
+        {"policy": "Qwen2.5-7B-Instruct", "stage": "+RL, rule reward", "average": 50.9},
+    ], columns=["policy", "stage", "humaneval", "humaneval+", "mbpp", "mbpp+", "average"]),
     "coderm": pd.DataFrame([  # S8: best-of-100 with 100 tests, vanilla -> with CodeRM-8B tests
         {"policy": "Llama3-8B", "benchmark": "HumanEval+", "vanilla": 53.58, "with CodeRM-8B tests": 72.01},
         {"policy": "GPT-4o-mini", "benchmark": "HumanEval+", "vanilla": 82.96, "with CodeRM-8B tests": 86.38},
@@ -119,7 +136,8 @@ def funnel_section(run: str) -> Section:
                    f"{', '.join(map(str, s02.get('METHODS', ['?'])))} (LLM {_model(s02.get('LLM_MODEL'))}); "
                    f"{filt}; {cfg.get('questions', '?')} questions kept. "
                    "The paper: Magicoder/Stack seeds, GPT-4o-mini tests, a 32B proxy.",
-                   tables=[("this run", t1), ("paper (PAPER_FACTS S3)", paper)],
+                   tables=[("this run", t1), ("paper (PAPER_FACTS S3)", paper),
+                           ("paper, per source after filtering (S3)", PAPER["table1_sources"])],
                    figures=[("10_table1", plot_table1(t1))],
                    metrics={"table1_total": {k: (v if isinstance(v, str) else float(v)) for k, v in total.items()}})
 

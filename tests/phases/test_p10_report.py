@@ -87,3 +87,13 @@ def test_notes_describe_the_run_from_its_own_settings(monkeypatch, tmp_path):
     assert "Qwen2.5-Coder-7B-Instruct, N up to 64, RM from AceCodeRM-7B" in bon
     assert "humaneval+ (base)" in bon and "135M" not in bon + pairs
     assert "Qwen2.5-Coder-7B-Instruct with 16 samples per question at temperature 0.7" in pairs
+
+
+def test_the_paper_columns_carry_every_row_paper_facts_gives():
+    t2, t3 = report.PAPER["table2"], report.PAPER["table3"]
+    assert len(t2) == 9 and set(t2[t2["strategy"] == "oracle@64"]["average"]) == {72.3, 78.9}  # S6
+    assert t2.set_index(["policy", "strategy"]).loc[("Mistral-7B-Instruct", "reward_model@64 (AceCodeRM-7B)"),
+                                                    "humaneval"] == 71.3
+    assert len(t3) == 6 and t3["average"].notna().all()  # S7: every row has its all-benchmark average
+    assert report.PAPER["table1_sources"]["questions after"].iloc[:3].sum() == 89_422  # S3: per source sums up
+    assert len(report.PAPER["coderm"]) == 3  # S8
