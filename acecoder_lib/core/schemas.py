@@ -424,6 +424,20 @@ TEST_POOL = _register(Schema(
         Column("correct", "bool", doc="passes every judging test (ground truth)"),
     ),
 ))
+TEST_QUALITY = _register(Schema(
+    name="09_test_quality",
+    version=1,
+    doc="CodeRM's unit-test quality per source: a program is accepted when it passes every selection test, judged "
+        "against its correctness on the verified tests (p09.test_quality).",
+    columns=(Column("source", "str"), Column("questions", "int"), Column("programs", "int"), Column("tp", "int"),
+             Column("fp", "int"), Column("fn", "int"), Column("tn", "int"),
+             Column("accuracy", "float", nullable=True), Column("precision", "float", nullable=True),
+             Column("recall", "float", nullable=True), Column("f1", "float", nullable=True),
+             Column("false_acceptance_rate", "float", nullable=True),
+             Column("false_rejection_rate", "float", nullable=True),
+             *(Column(f"{m}_ci_{side}", "float", nullable=True)
+               for m in ("accuracy", "false_acceptance_rate", "false_rejection_rate") for side in ("low", "high"))),
+))
 SCALING_CURVES = _register(Schema(
     name="09_curves",
     version=1,

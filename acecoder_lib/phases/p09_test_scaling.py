@@ -82,6 +82,41 @@ def llm_pool(programs: pd.DataFrame, generated: pd.DataFrame, engine, references
                          "correct": (rows_in["n_passed"] == rows_in["n_tests"]).to_numpy()})[TEST_POOL.column_names]
 
 
+def test_quality(pool: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """CodeRM's quality metrics of a test source (its paper's Table on unit-test quality): each program is
+    *accepted* when it passes every selection test of its question, and judged against its ``correct`` (the verified
+    tests). Per source: programs, accuracy (accepted == correct), precision, recall and F1 of "accepted" for "correct",
+    the false-acceptance rate (wrong programs accepted / wrong programs) and the false-rejection rate (correct programs
+    rejected / correct programs), with 95% bootstrap intervals over questions for accuracy, FAR and FRR (a question's
+    programs are not independent draws). NaN where a rate has no program to count."""
+    from ..core.metrics import bootstrap_ci
+
+    rows = []
+    for source, g in pool.groupby("source", sort=False):
+        accepted = g["selection_passed"].map(lambda v: len(v) > 0 and all(int(x) == 1 for x in v)).to_numpy()
+        correct = g["correct"].to_numpy(dtype=bool)
+        tp, fp = int((accepted & correct).sum()), int((accepted & ~correct).sum())
+        fn, tn = int((~accepted & correct).sum()), int((~accepted & ~correct).sum())
+
+        def ratio(a, b):
+            return a / b if b else float("nan")
+
+        precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+        row = {"source": source, "questions": int(g[QUESTION_ID].nunique()), "programs": len(g), "tp": tp, "fp": fp,
+               "fn": fn, "tn": tn, "accuracy": ratio(tp + tn, len(g)), "precision": precision, "recall": recall,
+               "f1": ratio(2 * precision * recall, precision + recall) if tp else (0.0 if fp + fn else float("nan")),
+               "false_acceptance_rate": ratio(fp, fp + tn), "false_rejection_rate": ratio(fn, fn + tp)}
+        per_q = g.assign(accepted=accepted, correct_=correct).groupby(QUESTION_ID)
+        for name, fn_q in (("accuracy", lambda q: (q["accepted"] == q["correct_"]).mean()),
+                           ("false_acceptance_rate", lambda q: q.loc[~q["correct_"], "accepted"].mean()),
+                           ("false_rejection_rate", lambda q: (~q.loc[q["correct_"], "accepted"]).mean())):
+            values = np.array([v for v in (fn_q(q) for _, q in per_q) if v == v], dtype=float)
+            lo, hi = bootstrap_ci(values, n_boot=n_boot, seed=seed) if len(values) > 1 else (np.nan, np.nan)
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = float(lo), float(hi)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def scaling_curves(pool: pd.DataFrame, subsets: int = 50, seed: int = 0) -> pd.DataFrame:
     """``09_curves``: for every M from 1 to the pool size, Best-of-N accuracy averaged over ``subsets`` random
     M-subsets of the selection tests (every subset when there are fewer)."""

@@ -155,3 +155,23 @@ def test_llm_pool_calibrates_the_generated_tests_on_the_reference():
         floor_only = ts.llm_pool(programs.head(1), generated, engine, {}, floor_s=0.005, factor=10.0, fixed_s=0.005)
     assert pool["selection_passed"].tolist() == [[1, 1], [0, 0]] and pool["correct"].tolist() == [True, False]
     assert floor_only["selection_passed"].tolist() == [[0, 0]]  # no reference, a 5 ms limit: the slow one times out
+
+
+def test_test_quality_counts_acceptances_against_the_verified_tests():
+    from acecoder_lib.core import io
+    from acecoder_lib.phases import p09_test_scaling as p09
+
+    pool = pd.DataFrame({"source": ["llm"] * 6, "question_id": ["a", "a", "a", "b", "b", "b"],
+                         "sample": [0, 1, 2, 0, 1, 2],
+                         "selection_passed": [[1, 1], [1, 0], [1, 1], [0, 0], [1, 1], [1, 1]],
+                         "correct": [True, False, False, True, True, False]})
+    quality = p09.test_quality(pool, n_boot=200)
+    io.validate(quality, schemas.TEST_QUALITY, "test")
+    q = quality.set_index("source").loc["llm"]
+    # accepted: a0 a2 b1 b2; correct: a0 b0 b1 -> tp 2 (a0 b1), fp 2 (a2 b2), fn 1 (b0), tn 1 (a1)
+    assert (q["tp"], q["fp"], q["fn"], q["tn"]) == (2, 2, 1, 1)
+    assert q["accuracy"] == pytest.approx(3 / 6) and q["false_acceptance_rate"] == pytest.approx(2 / 3)
+    precision, recall = 2 / 4, 2 / 3
+    assert q["false_rejection_rate"] == pytest.approx(1 / 3)
+    assert q["f1"] == pytest.approx(2 * precision * recall / (precision + recall))
+    assert q["accuracy_ci_low"] <= q["accuracy"] <= q["accuracy_ci_high"]
