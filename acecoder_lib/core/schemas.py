@@ -90,7 +90,8 @@ QUESTION_COLUMNS = (QUESTION_ID, SOURCE, QUESTION, TESTS, ENTRY_POINT)
 TASK_ID, BENCHMARK, CANONICAL_SOLUTION, TEST = "task_id", "benchmark", "canonical_solution", "test"
 BASE_INPUTS, PLUS_INPUTS, ATOL = "base_inputs", "plus_inputs", "atol"
 EVAL_COLUMNS = (TASK_ID, BENCHMARK, PROMPT, ENTRY_POINT, CANONICAL_SOLUTION, TEST, BASE_INPUTS, PLUS_INPUTS, ATOL)
-BENCHMARKS = ("humaneval", "humaneval+", "mbpp", "mbpp+")
+BENCHMARKS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "bigcodebench-complete", "bigcodebench-instruct",
+              "bigcodebench-complete-hard", "bigcodebench-instruct-hard")
 
 SEED_SCHEMA = Schema("seed", 1, (
     Column(SEED_ID, "str", doc="unique and stable: '<source>-<index or id in the source>'"),

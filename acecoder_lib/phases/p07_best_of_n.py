@@ -65,6 +65,34 @@ def humaneval_problems(evalset: pd.DataFrame, limit: int = 0) -> pd.DataFrame:
     return out[_BUILT]
 
 
+def installed_libraries(evalset: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """(the rows of ``evalset`` whose ``libs``, a JSON list of top-level modules, are all importable here, what was
+    left out: {"inputs": 0, "tasks": count, "missing": {library: tasks}, "example": the first task and its
+    libraries}). Such a task is never run and never counted as a failure (BigCodeBench imports ~140 libraries)."""
+    import importlib.util
+    import json
+
+    found: dict[str, bool] = {}
+
+    def available(lib: str) -> bool:
+        if lib not in found:
+            try:
+                found[lib] = importlib.util.find_spec(lib.split(".")[0]) is not None
+            except (ImportError, ValueError):
+                found[lib] = False
+        return found[lib]
+
+    missing = [[lib for lib in json.loads(x) if not available(lib)] for x in evalset["libs"]]
+    keep = [not m for m in missing]
+    counts: dict[str, int] = {}
+    for m in missing:
+        for lib in m:
+            counts[lib] = counts.get(lib, 0) + 1
+    first = next((f"{t} needs {', '.join(m)}" for t, m in zip(evalset["task_id"], missing) if m), "")
+    return (evalset[keep].reset_index(drop=True),
+            {"inputs": 0, "tasks": int(len(keep) - sum(keep)), "missing": counts, "example": first})
+
+
 def plus_problems(evalset: pd.DataFrame, engine, limit: int = 0) -> tuple[pd.DataFrame, dict]:
     """(``07_problems`` rows, what was dropped) of a HumanEval+ / MBPP+ eval set, tested as evalplus does
     (``execution.differential``): one test per base input, then one per plus input, each comparing the program's
@@ -299,6 +327,12 @@ def eval_problems(benchmarks: list[str], questions: pd.DataFrame, humaneval_limi
             raise ValueError(f"{name} is tested against its canonical solution's outputs, run here: pass engine=")
         try:
             evalset = load(name, (files or {}).get(name)) if files and files.get(name) else load(name)
+            if "libs" in evalset:  # BigCodeBench: a task whose libraries are not installed here is left out, said so
+                evalset, lost = installed_libraries(evalset)
+                if dropped is not None and lost["tasks"]:
+                    dropped[name] = lost
+                if evalset.empty:
+                    raise ValueError(f"every task needs a library that is not installed: {lost['example']}")
             if name.endswith("+"):
                 frame, lost = plus_problems(evalset, engine, humaneval_limit)
                 if dropped is not None:

@@ -243,3 +243,29 @@ def test_plus_benchmarks_report_base_and_plus_apart(engine):
                       "split": ["heldout"], "reference": ["def f(x):\n    return x\n"]})
     _, skipped = bestofn.eval_problems(["humaneval", "heldout"], q, engine=engine, load=load)
     assert "no test snippet" in skipped["humaneval"]
+
+
+def test_bigcodebench_tasks_evaluate_and_missing_libraries_are_reported(engine):
+    """BigCodeBench Complete from a local file in the released schema: each unittest method is a test, the canonical
+    solutions pass them, a task needing an uninstalled library (tensorflow here) is left out and named."""
+    from acecoder_lib.core import paths
+
+    file = paths.REPO_ROOT / "tests" / "fixtures" / "data" / "BigCodeBench_small.jsonl"
+    dropped = {}
+    problems, skipped = bestofn.eval_problems(["bigcodebench-complete", "bigcodebench-instruct-hard"], None,
+                                              engine=engine, dropped=dropped,
+                                              files={"bigcodebench-complete": file,
+                                                     "bigcodebench-instruct-hard": file})
+    assert skipped == {}
+    lost = dropped["bigcodebench-complete"]
+    assert lost["tasks"] == 1 and "tensorflow" in lost["example"] and lost["missing"] == {"tensorflow": 1}
+    complete = problems[problems["benchmark"] == "bigcodebench-complete"].set_index("question_id")
+    assert complete.loc["BigCodeBench/0", "tests"] and len(complete.loc["BigCodeBench/0", "tests"]) == 4
+    assert "Requirements" in complete.loc["BigCodeBench/0", "question"]  # Complete: signature + docstring
+    instruct = problems[problems["benchmark"] == "bigcodebench-instruct-hard"]
+    assert instruct["question"].str.contains("You should write self-contained code").all()
+    res = engine.run(problems["reference"].tolist(), problems["tests"].tolist())
+    assert all(r.all_passed for r in res), [r.errors for r in res if not r.all_passed]
+    wrong = "import numpy as np\ndef task_func(values):\n    return (0.0, 0.0)\n"
+    [bad] = engine.run([wrong], [complete.loc["BigCodeBench/1", "tests"]])
+    assert bad.verdicts == ["fail", "fail"]
