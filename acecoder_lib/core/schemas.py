@@ -91,7 +91,7 @@ TASK_ID, BENCHMARK, CANONICAL_SOLUTION, TEST = "task_id", "benchmark", "canonica
 BASE_INPUTS, PLUS_INPUTS, ATOL = "base_inputs", "plus_inputs", "atol"
 EVAL_COLUMNS = (TASK_ID, BENCHMARK, PROMPT, ENTRY_POINT, CANONICAL_SOLUTION, TEST, BASE_INPUTS, PLUS_INPUTS, ATOL)
 BENCHMARKS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "bigcodebench-complete", "bigcodebench-instruct",
-              "bigcodebench-complete-hard", "bigcodebench-instruct-hard")
+              "bigcodebench-complete-hard", "bigcodebench-instruct-hard", "livecodebench")
 
 SEED_SCHEMA = Schema("seed", 1, (
     Column(SEED_ID, "str", doc="unique and stable: '<source>-<index or id in the source>'"),

@@ -93,6 +93,28 @@ def installed_libraries(evalset: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
             {"inputs": 0, "tasks": int(len(keep) - sum(keep)), "missing": counts, "example": first})
 
 
+def livecodebench_problems(evalset: pd.DataFrame, limit: int = 0) -> pd.DataFrame:
+    """``07_problems`` rows of LiveCodeBench (``core.datasets.load_livecodebench``): one test per public and private
+    test case, judged as LiveCodeBench's runner judges them (``execution.stdio``: ``Solution().<func_name>`` on JSON
+    arguments for LeetCode problems, stdin/stdout for Codeforces and AtCoder ones); the harness that runs them is the
+    problem's ``harness``. No reference exists, so the time limits stay fixed."""
+    import json
+
+    from ..execution import stdio
+
+    rows = (evalset.head(limit) if limit else evalset).reset_index(drop=True)
+    out = pd.DataFrame({QUESTION_ID: rows["task_id"].to_numpy(), "benchmark": rows["benchmark"].to_numpy(),
+                        QUESTION: rows["prompt"].to_numpy(),
+                        TESTS: [stdio.tests(k, json.loads(t), f) for k, t, f in
+                                zip(rows["testtype"], rows["test"], rows["func_name"])],
+                        ENTRY_POINT: [f or "" for f in rows["func_name"]], "prompt_style": "eval"})
+    out["shown_tests"] = [[] for _ in range(len(out))]
+    out[REFERENCE] = ""
+    out["n_base_tests"] = out[TESTS].map(len)
+    out["harness"] = [stdio.harness(k) for k in rows["testtype"]]
+    return out[_BUILT]
+
+
 def plus_problems(evalset: pd.DataFrame, engine, limit: int = 0) -> tuple[pd.DataFrame, dict]:
     """(``07_problems`` rows, what was dropped) of a HumanEval+ / MBPP+ eval set, tested as evalplus does
     (``execution.differential``): one test per base input, then one per plus input, each comparing the program's
@@ -152,7 +174,9 @@ def with_time_limits(problems: pd.DataFrame, engine, mode: str = "calibrated", f
     """(``problems`` with the ``time_limits`` column of ``07_problems``, tests calibrated): each hidden test's CPU
     limit from the problem's reference run on it here (``solutions.reference_limits``; ``fixed``: ``fixed_s``)."""
     problems = _plain_defaults(problems)
-    refs = [r + h if r and h else r for r, h in zip(problems[REFERENCE], problems["harness"])]
+    from ..execution.stdio import apply_harness
+
+    refs = [apply_harness(r, h) if r and h else r for r, h in zip(problems[REFERENCE], problems["harness"])]
     limits, calibrated = reference_limits(refs, problems[TESTS], engine, mode, floor_s=floor_s, factor=factor,
                                           fixed_s=fixed_s)
     return problems.assign(time_limits=limits)[BON_PROBLEMS.column_names], calibrated
@@ -307,14 +331,15 @@ def evaluate(table: pd.DataFrame, ns: list[int], subsets: int = 50, seed: int = 
 
 
 def eval_problems(benchmarks: list[str], questions: pd.DataFrame, humaneval_limit: int = 0, heldout_limit: int = 0,
-                  load=None, engine=None, files: dict | None = None,
-                  dropped: dict | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+                  load=None, engine=None, files: dict | None = None, dropped: dict | None = None,
+                  lcb_dates: list | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
     """``07_problems`` rows of every benchmark asked for, in order (``heldout``: phase 03's held-out questions; any
     other name: an evalplus-format eval set through ``load``, ``core.datasets.load_eval_set`` by default, from
     ``files[name]`` when given), and {benchmark: why} for the ones that cannot be used here (a missing evalplus
     file, a set without tests: skipped with the reason, not an error). A "+" benchmark (HumanEval+, MBPP+) is tested
     as evalplus does (``plus_problems``, which needs ``engine``); what it dropped goes into ``dropped[name]``. A task
-    id an earlier benchmark already used (HumanEval's in HumanEval+) becomes ``"<benchmark>:<task id>"``."""
+    id an earlier benchmark already used (HumanEval's in HumanEval+) becomes ``"<benchmark>:<task id>"``.
+    ``livecodebench`` keeps the problems of the contest-date window ``lcb_dates`` ([first, last], ISO; empty: all)."""
     from ..core import datasets
 
     load = load or datasets.load_eval_set
@@ -326,14 +351,19 @@ def eval_problems(benchmarks: list[str], questions: pd.DataFrame, humaneval_limi
         if name.endswith("+") and engine is None:
             raise ValueError(f"{name} is tested against its canonical solution's outputs, run here: pass engine=")
         try:
-            evalset = load(name, (files or {}).get(name)) if files and files.get(name) else load(name)
+            kw = {}
+            if name == "livecodebench" and lcb_dates:
+                kw = {"start_date": lcb_dates[0], "end_date": lcb_dates[1] if len(lcb_dates) > 1 else None}
+            evalset = load(name, (files or {}).get(name), **kw) if files and files.get(name) else load(name, **kw)
             if "libs" in evalset:  # BigCodeBench: a task whose libraries are not installed here is left out, said so
                 evalset, lost = installed_libraries(evalset)
                 if dropped is not None and lost["tasks"]:
                     dropped[name] = lost
                 if evalset.empty:
                     raise ValueError(f"every task needs a library that is not installed: {lost['example']}")
-            if name.endswith("+"):
+            if name == "livecodebench":
+                frames.append(livecodebench_problems(evalset, humaneval_limit))
+            elif name.endswith("+"):
                 frame, lost = plus_problems(evalset, engine, humaneval_limit)
                 if dropped is not None:
                     dropped[name] = lost

@@ -269,3 +269,50 @@ def test_bigcodebench_tasks_evaluate_and_missing_libraries_are_reported(engine):
     wrong = "import numpy as np\ndef task_func(values):\n    return (0.0, 0.0)\n"
     [bad] = engine.run([wrong], [complete.loc["BigCodeBench/1", "tests"]])
     assert bad.verdicts == ["fail", "fail"]
+
+
+def test_livecodebench_functional_and_stdin_problems_are_judged_like_its_runner(engine):
+    """LiveCodeBench from a local file in code_generation_lite's schema (private tests compressed as released): a
+    LeetCode problem calls Solution().<func_name> on JSON arguments, an AtCoder one runs the program on stdin; the
+    contest-date window keeps only the problems inside it."""
+    from acecoder_lib.core import paths
+
+    file = paths.REPO_ROOT / "tests" / "fixtures" / "data" / "livecodebench_small.jsonl"
+    problems, skipped = bestofn.eval_problems(["livecodebench"], None, engine=engine,
+                                              files={"livecodebench": file})
+    assert skipped == {} and problems["question_id"].tolist() == ["3001", "abc300_a"]
+    leet, atcoder = problems.iloc[0], problems.iloc[1]
+    assert len(leet["tests"]) == 3 and "class Solution" in leet["question"]  # the starter code is in the prompt
+    assert len(atcoder["tests"]) == 2 and atcoder["harness"].startswith("#acecoder:wrap")
+    programs = {
+        "leet_ok": "from typing import List\nclass Solution:\n    def sumOfSquares(self, nums: List[int]) -> int:\n"
+                   "        return sum(x * x for x in nums)\n",
+        "leet_bad": "class Solution:\n    def sumOfSquares(self, nums):\n        return sum(nums)\n",
+        "stdin_ok": "import sys\na, b = map(int, input().split())\nprint(a + b)\nprint(a * b)\nsys.exit(0)\n",
+        "stdin_bad": "a, b = map(int, input().split())\nprint(a - b)\nprint(a * b)\n",
+    }
+    samples = pd.DataFrame([{"question_id": q, "sample": i, "completion": "", "program": programs[k],
+                             "extraction": "ok"}
+                            for i, (q, k) in enumerate([("3001", "leet_ok"), ("3001", "leet_bad"),
+                                                        ("abc300_a", "stdin_ok"), ("abc300_a", "stdin_bad")])])
+    problems, _ = bestofn.with_time_limits(problems, engine)
+    table = bestofn.assemble(problems, samples, None, engine).set_index("sample")
+    assert table["correct"].tolist() == [True, False, True, False]  # "6" matches "6.0" as a decimal, as in LCB
+    assert table.loc[1, "n_passed"] == 1  # sum([]) == 0 passes by chance; [1, 2, 3] and [-4] do not
+    window, _ = bestofn.eval_problems(["livecodebench"], None, engine=engine, files={"livecodebench": file},
+                                     lcb_dates=["2023-05-01", "2024-12-31"])
+    assert window["question_id"].tolist() == ["3001"]
+
+
+def test_livecodebench_private_tests_unpickle_text_only():
+    import base64
+    import pickle
+    import zlib
+
+    from acecoder_lib.core import datasets
+
+    ok = base64.b64encode(zlib.compress(pickle.dumps('[{"input": "1", "output": "2"}]'))).decode()
+    assert datasets.lcb_test_cases(ok, "x") == [{"input": "1", "output": "2", "testtype": "stdin"}]
+    hostile = base64.b64encode(zlib.compress(pickle.dumps(pd.Timestamp(0)))).decode()  # needs a class lookup
+    with pytest.raises(datasets.DataError, match="refusing to load"):
+        datasets.lcb_test_cases(hostile, "x")
