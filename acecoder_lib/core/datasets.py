@@ -389,6 +389,38 @@ def _records(value) -> list[dict]:
     return [dict(v) for v in list(value) if isinstance(v, dict)]
 
 
+ACECODE_PAIRS_NAME = "TIGER-Lab/AceCodePair-300K"
+ACECODE_PAIRS_FIELDS = ("id", "instruction", "chosen", "rejected")
+
+
+def _released_program(text: str) -> str:
+    """The program of an AceCodePair-300K answer: the first Python block after the paper's prefill sentence (the
+    answers are "Below is a Python script ...:\n```python\n<program>\n```"); the text itself when it has none."""
+    blocks = [f for f in fenced_blocks(text) if f.tag in PYTHON_FENCE_TAGS or not f.tag]
+    return (blocks[0].raw if blocks else text).strip("\n") + "\n"
+
+
+def load_acecode_pairs(*, path: str | Path | None = None, data_files: Any = None, split: str = "train",
+                       limit: int | None = None, cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """TIGER-Lab/AceCodePair-300K (the paper's 307K preference pairs, as AceCodeRM was trained on them) in phase 05's
+    pair columns: ``question_id`` (the row id), ``prompt`` (the released ``instruction``: the question, its first
+    test and the request for a script), ``chosen`` / ``rejected`` (the programs, taken out of the released answer
+    template, so the reward model sees plain code as everywhere in the workbench), every pair ``split`` train. The
+    release has no pass rates: those columns are NaN. Not cached and the Hub unreachable: a DataError naming the id."""
+    df = _hf_frame(ACECODE_PAIRS_NAME, path, data_files, split, limit, cache_dir, list(ACECODE_PAIRS_FIELDS))
+    where = f"{ACECODE_PAIRS_NAME} ({path or data_files or 'Hub'})"
+    bad = [i for i, r in enumerate(df.to_dict("records"))
+           if not all(isinstance(r[k], str) and r[k].strip() for k in ("instruction", "chosen", "rejected"))]
+    if bad:
+        raise DataError(f"{where} row {bad[0]}: instruction, chosen and rejected must be non-empty strings "
+                        f"({len(bad)} such rows)")
+    nan = float("nan")
+    return pd.DataFrame({QUESTION_ID: [f"acecode-pair:{i}" for i in df["id"]], PROMPT: df["instruction"].tolist(),
+                         "chosen": [_released_program(t) for t in df["chosen"]],
+                         "rejected": [_released_program(t) for t in df["rejected"]],
+                         "chosen_pass_rate": nan, "rejected_pass_rate": nan, "margin": nan, "split": "train"})
+
+
 # ---------------------------------------------------------------- evaluation sets
 
 def eval_path(benchmark: str, path: str | Path | None = None) -> Path:

@@ -74,7 +74,7 @@ class RMTrainConfig:
                                         # longest pair instead of the longest of a random draw; False: random order
 
 
-PAIRS_SOURCES = ("sampled", "sampled+reference")
+PAIRS_SOURCES = ("sampled", "sampled+reference", "acecode-pair-300k")
 
 
 def training_pairs(sampled: pd.DataFrame, reference: pd.DataFrame, source: str = "sampled") -> pd.DataFrame:
@@ -82,17 +82,23 @@ def training_pairs(sampled: pd.DataFrame, reference: pd.DataFrame, source: str =
     phase 05's pairs (the paper's), plus its reference pairs when ``source`` is ``sampled+reference``."""
     if source not in PAIRS_SOURCES:
         raise ValueError(f"unknown PAIRS_SOURCE {source!r}: use one of {PAIRS_SOURCES}")
-    frames = [sampled.assign(kind="sampled")]
+    frames = [sampled.assign(kind="sampled")]  # (acecode-pair-300k: the released pairs train; see train_split)
     if source == "sampled+reference":
         frames.append(reference.assign(kind="reference"))
     return pd.concat(frames, ignore_index=True)
 
 
-def train_split(pairs: pd.DataFrame, source: str) -> pd.DataFrame:
+def train_split(pairs: pd.DataFrame, source: str, released: pd.DataFrame | None = None) -> pd.DataFrame:
     """The train-split rows of ``training_pairs(..., "sampled+reference")`` that a model trained on ``source``
-    fits: every pair is scored afterwards, so reference pairs stay a probe even when not trained on."""
+    fits: every pair is scored afterwards, so reference pairs stay a probe even when not trained on. Source
+    ``acecode-pair-300k``: the released pairs (``core.datasets.load_acecode_pairs``), kind ``released``, instead;
+    the run's own held-out pairs still judge the model."""
     if source not in PAIRS_SOURCES:
         raise ValueError(f"unknown PAIRS_SOURCE {source!r}: use one of {PAIRS_SOURCES}")
+    if source == "acecode-pair-300k":
+        if released is None or not len(released):
+            raise ValueError("PAIRS_SOURCE acecode-pair-300k needs the released pairs (RELEASED_PAIRS_PATH)")
+        return released[released[SPLIT] == "train"].assign(kind="released")
     kinds = {"sampled"} if source == "sampled" else {"sampled", "reference"}
     return pairs[(pairs[SPLIT] == "train") & pairs["kind"].isin(kinds)]
 
@@ -410,14 +416,16 @@ def learning_curve(train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame, base: st
     Each point trains in ``out_root/pairs-N`` (``train_or_load``: resumed after a crash); once scored, its scores go
     to ``out_root/pairs-N.json`` with the fingerprint of what made them and the model folder is deleted (a 135M
     backbone is ~0.5 GB a point), so a rerun with nothing changed reuses the scores and trains nothing.
-    ``num_processes`` / ``accelerate_config``: as for ``train_or_load`` (each point launched, quietly)."""
+    ``num_processes`` / ``accelerate_config``: as for ``train_or_load`` (each point launched, quietly). Without
+    held-out pairs (a small run whose held-out questions produced none) there is nothing to score: an empty curve,
+    nothing trained (``plot_learning_curve`` says so)."""
     import hashlib
     import shutil
 
     from ..analysis import pair_accuracy
 
     if not len(eval_pairs):
-        raise ValueError("the learning curve needs held-out pairs to score")
+        return pd.DataFrame(columns=LEARNING_CURVE.column_names)
     order = train_pairs.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     eval_key = _hash_pairs(hashlib.sha256(), eval_pairs).hexdigest()[:16]
     rows = []
@@ -458,7 +466,8 @@ def plot_learning_curve(curve: pd.DataFrame):
                                  error_y={"type": "data", "symmetric": False, "array": g["ci_high"] - g["accuracy"],
                                           "arrayminus": g["accuracy"] - g["ci_low"]}))
     fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
-    fig.update_layout(title="Reward-model learning curve", xaxis_title="training pairs", xaxis_type="log",
+    title = "Reward-model learning curve" + ("" if len(curve) else ": no held-out pairs in this run, nothing to score")
+    fig.update_layout(title=title, xaxis_title="training pairs", xaxis_type="log",
                       yaxis_title="held-out pair accuracy", yaxis_range=[0, 1.05], height=380)
     return fig
 

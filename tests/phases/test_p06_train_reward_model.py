@@ -474,3 +474,33 @@ def test_score_programs_can_score_a_seeded_sample_for_the_diagnostics(trained_rm
     assert some.equals(rmod.score_programs(rm, programs, questions, {"q3"}, sample=5, seed=1))
     merged = some.merge(every, on=["question_id", "sample"], suffixes=("", "_all"))
     assert merged["score"].tolist() == pytest.approx(merged["score_all"].tolist())  # the same scores, fewer rows
+
+
+def test_released_pairs_train_and_the_runs_held_out_pairs_judge():
+    """AceCodePair-300K in its released schema (id, instruction, input, chosen, rejected; answers in the paper's
+    template): plain programs come out, every pair trains (kind released), NaN pass rates, and an absent file
+    fails naming what to bring."""
+    from acecoder_lib.core import datasets, paths
+
+    file = paths.REPO_ROOT / "tests" / "fixtures" / "data" / "acecode_pair_small.jsonl"
+    released = datasets.load_acecode_pairs(path=file)
+    assert released["chosen"].tolist() == ["def add(a, b):\n    return a + b\n",
+                                           "def is_even(n):\n    return n % 2 == 0\n"]
+    assert released["chosen_pass_rate"].isna().all() and set(released["split"]) == {"train"}
+    own = pd.DataFrame({"question_id": ["q"], "prompt": ["p"], "chosen": ["a"], "rejected": ["b"],
+                        "chosen_pass_rate": [1.0], "rejected_pass_rate": [0.0], "margin": [1.0], "split": ["train"]})
+    table = rmod.training_pairs(own, own.head(0), "sampled+reference")
+    train = rmod.train_split(table, "acecode-pair-300k", released)
+    assert len(train) == 2 and set(train["kind"]) == {"released"}
+    with pytest.raises(ValueError, match="RELEASED_PAIRS_PATH"):
+        rmod.train_split(table, "acecode-pair-300k")
+    with pytest.raises(datasets.DataError, match="AceCodePair-300K"):
+        datasets.load_acecode_pairs(path=file.with_name("absent.jsonl"))
+
+
+def test_no_held_out_pairs_gives_an_empty_curve_not_a_crash(tmp_path):
+    own = pd.DataFrame({"question_id": ["q"], "prompt": ["p"], "chosen": ["a"], "rejected": ["b"], "split": ["train"]})
+    curve = rmod.learning_curve(own, own.head(0), "tiny-random", tmp_path, rmod.RMTrainConfig(max_steps=1))
+    assert curve.empty and list(curve.columns) == schemas.LEARNING_CURVE.column_names
+    assert not any(tmp_path.iterdir())  # nothing trained
+    assert "no held-out pairs" in rmod.plot_learning_curve(curve).layout.title.text
