@@ -1,8 +1,9 @@
 """Differential testing as evalplus does it (HumanEval+ / MBPP+): a program is run on each of a task's inputs and its
 output compared with the canonical solution's, both computed in the sandbox (issue 18 item 1).
 
-    tests = differential_tests(rows, engine)          # rows: benchmark, task_id, entry_point, reference, inputs
-    engine.run([program + HARNESS], [tests[0].tests])  # one verdict per input
+    [t] = differential_tests(["humaneval+"], ["HumanEval/0"], ["add"], [prompt + canonical], [base], [plus], [0.0],
+                             engine)                  # expected outputs from the canonical solution, in the sandbox
+    engine.run([program + HARNESS], [t.tests])        # one verdict per input; t.tests[:t.n_base] are the base ones
 
 What is evalplus's here (evalplus 0.3.1, ``evalplus/eval/__init__.py``, ``_special_oracle.py``, ``data/mbpp.py``;
 MIT licence), re-implemented on the workbench's engine:
@@ -28,7 +29,6 @@ there with no builtins but the constructors a repr needs), so no output of a pro
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -243,11 +243,3 @@ def differential_tests(benchmarks: Sequence[str], task_ids: Sequence[str], entry
             j += 1
         out.append(DifferentialTests(tests, n_base_kept, cpu, len(args) - len(tests), reason, kind))
     return out
-
-
-def parse_expected(value: str):
-    """An expected output as a Python value, for display (``ast.literal_eval``; inf and nan as floats), or the text."""
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return value
