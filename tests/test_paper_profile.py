@@ -70,7 +70,7 @@ def test_rl_carries_every_hyper_parameter_and_the_schedule_divides_as_the_papers
 # PAPER_FACTS S4: the pair rule (strict), margin 0.4, top 0.8, zero pass rates excluded
 PAIRS = {"RULE": "paper", "MARGIN": 0.4, "TOP": 0.8, "FLOOR": 0.0}
 # PAPER_FACTS S8: CodeRM-8B writes the tests, 100 per question
-SCALING = {"TEST_MODEL": "KAKA22/CodeRM-8B", "LLM_MAX_TESTS": 100, "TEST_STYLE": "unittest"}
+SCALING = {"TEST_MODEL": "KAKA22/CodeRM-8B", "LLM_MAX_TESTS": 100, "TEST_STYLE": "unittest", "PROBLEMS": "eval"}
 
 
 def test_every_notebook_has_a_paper_section(paper):
