@@ -168,8 +168,12 @@ class RewardModel:
         input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch], device=self.device)
         mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch], device=self.device)
         with torch.no_grad():
-            if self.head is None:
+            if self.head is None and self.dtype == torch.float32:
                 return self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float().tolist()
+            if self.head is None:  # a bf16/fp16 backbone: the score head in fp32, so close scores do not round equal
+                hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                last = hidden[torch.arange(len(batch), device=self.device), mask.sum(-1) - 1]
+                return (last.float() @ self.model.score.weight.float().T)[:, 0].tolist()
             hidden = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
             last = hidden[torch.arange(len(batch), device=self.device), mask.sum(-1) - 1]
             return self.head(last.float()).squeeze(-1).tolist()

@@ -504,3 +504,18 @@ def test_no_held_out_pairs_gives_an_empty_curve_not_a_crash(tmp_path):
     assert curve.empty and list(curve.columns) == schemas.LEARNING_CURVE.column_names
     assert not any(tmp_path.iterdir())  # nothing trained
     assert "no held-out pairs" in rmod.plot_learning_curve(curve).layout.title.text
+
+
+def test_a_bf16_reward_model_scores_with_an_fp32_head(trained_rm):
+    """Loaded in bf16 (RM_DTYPE, the paper profile), the backbone runs in bf16 but the score head in fp32: scores stay
+    close to the fp32 model's and are not rounded to bf16's 8-bit mantissa (ties between close programs)."""
+    import torch
+
+    out, _ = trained_rm
+    programs = [f"def f(x):\n    return x + {k}\n" for k in range(6)]
+    full = reward_model.RewardModel.load(out).score("Write f.", programs)
+    half = reward_model.RewardModel.load(out, dtype=torch.bfloat16).score("Write f.", programs)
+    assert max(abs(a - b) for a, b in zip(full, half)) < 0.1 * (max(full) - min(full) + 1e-3) + 0.05
+    as_bf16 = [float(torch.tensor(x, dtype=torch.bfloat16)) for x in half]
+    # six close scores (a spread of ~0.003 around 3.64, where bf16's step is 0.016): distinct, as bf16 could not be
+    assert len(set(half)) > len(set(as_bf16))
