@@ -476,19 +476,16 @@ def load_eval_set(benchmark: str, path: str | Path | None = None, start_date: st
     return validated(rows, EVAL_SCHEMA, f"{benchmark} {file}")
 
 
-class _TextOnly:
-    """Unpickles LiveCodeBench's private tests (a pickled str) and nothing else: no class is ever looked up."""
+def _unpickle_text(data: bytes):
+    """LiveCodeBench's private tests (a pickled str) unpickled with no class ever looked up: anything but text fails."""
+    import io as _io
+    import pickle
 
-    @staticmethod
-    def loads(data: bytes):
-        import io as _io
-        import pickle
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only text is expected here")
 
-        class Unpickler(pickle.Unpickler):
-            def find_class(self, module, name):
-                raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only text is expected here")
-
-        return Unpickler(_io.BytesIO(data)).load()
+    return Unpickler(_io.BytesIO(data)).load()
 
 
 def lcb_test_cases(value, where: str) -> list[dict]:
@@ -504,7 +501,7 @@ def lcb_test_cases(value, where: str) -> list[dict]:
             cases = json.loads(value)
         except (TypeError, ValueError):
             try:
-                cases = json.loads(_TextOnly.loads(zlib.decompress(base64.b64decode(value))))
+                cases = json.loads(_unpickle_text(zlib.decompress(base64.b64decode(value))))
             except Exception as exc:
                 raise DataError(f"{where}: test cases are neither JSON nor LiveCodeBench's compressed form "
                                 f"({type(exc).__name__}: {exc})") from None
@@ -524,10 +521,8 @@ def load_livecodebench(path: str | Path, start_date: str | None = None, end_date
     if not file.is_file():
         raise DataError(f"livecodebench: {file} does not exist (a local copy of livecodebench/code_generation_lite, "
                         "one release as .jsonl or .parquet)")
-    records = ([(f"row {i}", r) for i, r in enumerate(pd.read_parquet(file).to_dict("records"))]
-               if file.name.endswith(".parquet") else _read_records(file))
     rows, extra = [], []
-    for where, rec in records:
+    for where, rec in _read_records(file):
         at = f"{file} {where}"
         date = str(_field(rec, "contest_date", at))[:10]
         if (start_date and date < start_date) or (end_date and date > end_date):
@@ -562,11 +557,7 @@ def _load_bigcodebench(file: Path, benchmark: str) -> pd.DataFrame:
     import ast
 
     instruct, rows, libs = "instruct" in benchmark, [], []
-    if file.name.endswith(".parquet"):
-        records = [(f"row {i}", r) for i, r in enumerate(pd.read_parquet(file).to_dict("records"))]
-    else:
-        records = _read_records(file)
-    for where, rec in records:
+    for where, rec in _read_records(file):
         at = f"{file} {where}"
         raw = rec.get("libs", "[]")
         try:
