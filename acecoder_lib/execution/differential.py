@@ -36,13 +36,17 @@ from dataclasses import dataclass
 
 HARNESS = r'''
 
+def _acecoder_literal(_s):
+    """A value written by py_literal (or a repr of one), evaluated with no builtins but the constructors it needs."""
+    return eval(_s, {"__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "float": float,
+                     "complex": complex, "set": set, "frozenset": frozenset})
+
+
 def _acecoder_plus(_name, _args, _expected, _atol, _kind):
     """evalplus's comparison of one output with the canonical solution's (acecoder_lib.execution.differential)."""
     import math as _m
-    _ns = {"__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "float": float, "complex": complex,
-           "set": set, "frozenset": frozenset}
-    args = eval(_args, _ns)
-    exp = eval(_expected, _ns)
+    args = _acecoder_literal(_args)
+    exp = _acecoder_literal(_expected)
     out = globals()[_name](*args)
 
     def floats(x):
@@ -150,7 +154,7 @@ def mbpp_inputs(task_id: str, inputs: list) -> list:
 
 def py_literal(obj) -> str:
     """Python source for a value made of None, bool, int, float (inf and nan too), complex, str, bytes, list, tuple,
-    set, frozenset and dict; ``_acecoder_plus`` evaluates it with no builtins beyond the constructors used here."""
+    set, frozenset and dict; ``HARNESS``'s ``_acecoder_literal`` evaluates it with no builtins beyond the constructors used here."""
     if obj is None or isinstance(obj, (bool, int, str, bytes)):
         return repr(obj)
     if isinstance(obj, float):
@@ -208,12 +212,10 @@ def differential_tests(benchmarks: Sequence[str], task_ids: Sequence[str], entry
         rows.append((kind, [py_literal(list(a)) for a in inputs], len(base)))
     expressions = []
     for (kind, args, _), ep in zip(rows, entry_points):
-        call = [f"{ep}(*_acecoder_args({a!r}))" for a in args]
+        call = [f"{ep}(*_acecoder_literal({a!r}))" for a in args]
         expressions.append([f"({c}) is not None" if kind == "not_none" else c for c in call])
-    args_helper = ('\n\ndef _acecoder_args(_s):\n    return eval(_s, {"__builtins__": {}, "inf": float("inf"), '
-                   '"nan": float("nan"), "float": float, "complex": complex, "set": set, "frozenset": frozenset})\n')
     config = dataclasses.replace(engine.config, max_value_chars=max_value_chars)
-    values = engine.evaluate([r + args_helper for r in references], expressions, config=config)
+    values = engine.evaluate([r + HARNESS for r in references], expressions, config=config)
     candidates = []
     for (kind, args, _), ep, atol, res in zip(rows, entry_points, atols, values):
         built = []
