@@ -154,7 +154,8 @@ def mbpp_inputs(task_id: str, inputs: list) -> list:
 
 def py_literal(obj) -> str:
     """Python source for a value made of None, bool, int, float (inf and nan too), complex, str, bytes, list, tuple,
-    set, frozenset and dict; ``HARNESS``'s ``_acecoder_literal`` evaluates it with no builtins beyond the constructors used here."""
+    set, frozenset and dict; ``HARNESS``'s ``_acecoder_literal`` evaluates it with no builtins beyond the constructors
+    used here."""
     if obj is None or isinstance(obj, (bool, int, str, bytes)):
         return repr(obj)
     if isinstance(obj, float):
