@@ -78,7 +78,9 @@ def pair_stats(pairs: pd.DataFrame, programs: pd.DataFrame) -> dict:
 
 def pair_accuracy(scored: pd.DataFrame, by: Sequence[str] = (SPLIT,)) -> pd.DataFrame:
     """Per group of ``by``: pairs, accuracy (share with r_chosen > r_rejected; chance is 0.5), a bootstrap 95% CI
-    of the accuracy over pairs, and the mean score margin."""
+    of the accuracy over pairs, the same CI resampling whole questions (``ci_low_by_question`` /
+    ``ci_high_by_question``: a question's pairs share programs, so they are not independent draws; NaN with fewer
+    than 2 questions), and the mean score margin."""
     from .core.metrics import bootstrap_ci
 
     rows = []
@@ -86,9 +88,14 @@ def pair_accuracy(scored: pd.DataFrame, by: Sequence[str] = (SPLIT,)) -> pd.Data
         key = key if isinstance(key, tuple) else (key,)
         correct = group["correct"].astype(float).to_numpy()
         lo, hi = bootstrap_ci(correct) if len(correct) > 1 else (float("nan"), float("nan"))
+        per_q = group.groupby(QUESTION_ID)["correct"].agg(["sum", "size"]).to_numpy(dtype=float)
+        qlo, qhi = (bootstrap_ci(per_q, stat=lambda rows: rows[:, 0].sum() / rows[:, 1].sum()) if len(per_q) > 1
+                    else (float("nan"), float("nan")))
         rows.append({**dict(zip(by, key)), "pairs": len(group), "accuracy": float(correct.mean()), "ci_low": lo,
-                     "ci_high": hi, "mean_margin": float((group["r_chosen"] - group["r_rejected"]).mean())})
-    return pd.DataFrame(rows, columns=[*by, "pairs", "accuracy", "ci_low", "ci_high", "mean_margin"])
+                     "ci_high": hi, "questions": len(per_q), "ci_low_by_question": qlo, "ci_high_by_question": qhi,
+                     "mean_margin": float((group["r_chosen"] - group["r_rejected"]).mean())})
+    return pd.DataFrame(rows, columns=[*by, "pairs", "accuracy", "ci_low", "ci_high", "questions",
+                                       "ci_low_by_question", "ci_high_by_question", "mean_margin"])
 
 
 def calibration(scores: pd.DataFrame) -> dict:

@@ -14,6 +14,11 @@ Two checkpoint layouts load:
 - ``value_head``: the released AceCodeRM-7B/32B format: a causal LM whose weights also hold ``v_head.summary.weight``
   and ``v_head.summary.bias`` (a ``Linear(hidden, 1)`` with bias); the score is that head on the last hidden state
   at the last attended token (right padding), as in AceCoder's ``rm_utils.py``.
+
+A *head-only* model (phase 06's ``RMTrainConfig.head_only``, marker ``"head_only": true``) is a
+``sequence_classification`` folder whose backbone is the untouched base model: it scores with the backbone's
+last-token states, which ``STATE_CACHE`` keeps per backbone for the life of the process, so the states phase 06
+computed to fit the head are not computed again to score the same sequences.
 """
 from __future__ import annotations
 
@@ -34,6 +39,11 @@ LAYOUTS = ("sequence_classification", "value_head")
 VALUE_HEAD_KEYS = ("v_head.summary.weight", "v_head.summary.bias")
 RELEASED = ("TIGER-Lab/AceCodeRM-7B", "TIGER-Lab/AceCodeRM-32B")  # the paper's reward models (value-head layout)
 DTYPES = ("float32", "bfloat16", "float16")
+HEAD_ONLY_BATCH = 1  # a head-only model's states are computed one sequence per pass: in bf16 a state moves with
+                     # the padded width of its batch (up to 1.0 on states of mean size 5, measured on Qwen2.5-Coder-
+                     # 0.5B), alone it is the same whatever else is scored, and on CPU batch 1 was as fast as 8
+STATE_CACHE: dict[tuple[str, str, int], dict[bytes, "object"]] = {}  # (backbone, dtype, max_length) -> ids hash ->
+                                                                      # last-token state (fp32 numpy row)
 
 
 def resolve(name: str, trained: str | Path) -> Path:
@@ -48,12 +58,25 @@ def resolve(name: str, trained: str | Path) -> Path:
 
 
 def torch_dtype(name: str):
-    """``"float32"`` / ``"bfloat16"`` / ``"float16"`` as a torch dtype (a clear error otherwise)."""
+    """``"float32"`` / ``"bfloat16"`` / ``"float16"`` as a torch dtype, ``""`` as None (the folder's own dtype:
+    ``folder_dtype``); a clear error otherwise."""
     import torch
 
+    if name == "":
+        return None
     if name not in DTYPES:
-        raise ValueError(f"reward model dtype must be one of {DTYPES}, got {name!r}")
+        raise ValueError(f"reward model dtype must be one of {DTYPES} or empty (the folder's own), got {name!r}")
     return getattr(torch, name)
+
+
+def folder_dtype(folder: str | Path):
+    """The dtype a reward-model folder scores in by default: the one its head was fitted in (a head-only model's
+    ``acecoder_rm.json`` records it), else float32."""
+    import torch
+
+    marker = Path(folder) / MARKER
+    name = json.loads(marker.read_text()).get("dtype") if marker.is_file() else None
+    return getattr(torch, name) if name in DTYPES else torch.float32
 
 
 class RewardModelError(RuntimeError):
@@ -74,6 +97,46 @@ def encode(tokenizer, question: str, program: str, max_length: int) -> list[int]
         raise ValueError(f"max_length must be >= 8, got {max_length}")
     ids = tokenizer(chat_text(tokenizer, question, program), add_special_tokens=False)["input_ids"]
     return ids[-max_length:]
+
+
+def sequence_key(ids: list[int]) -> bytes:
+    """The cache key of one token-id sequence (a 16-byte blake2b of the ids)."""
+    return hashlib.blake2b(array.array("q", ids).tobytes(), digest_size=16).digest()
+
+
+def last_token_states(backbone, batch: list[list[int]], pad_id: int, device) -> "object":
+    """The last layer's hidden state at each sequence's last token, as fp32 (right padding; ``backbone`` is the
+    model without its head, e.g. ``model.base_model``)."""
+    import torch
+
+    width = max(len(ids) for ids in batch)
+    input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids in batch], device=device)
+    mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch], device=device)
+    with torch.no_grad():
+        hidden = backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state
+    return hidden[torch.arange(len(batch), device=device), mask.sum(-1) - 1].float()
+
+
+def cached_states(backbone, cache: dict, id_lists: Sequence[list[int]], pad_id: int, device,
+                  batch_size: int = 8) -> tuple["object", int]:
+    """(states as an fp32 numpy array, one row per sequence in order; how many were computed): sequences already in
+    ``cache`` (keyed by ``sequence_key``) are not run again, the others are batched by length."""
+    import numpy as np
+
+    keys = [sequence_key(ids) for ids in id_lists]
+    todo: dict[bytes, list[int]] = {}
+    for key, ids in zip(keys, id_lists):
+        if key not in cache:
+            todo.setdefault(key, ids)
+    pending = sorted(todo.items(), key=lambda item: len(item[1]))
+    for start in range(0, len(pending), batch_size):
+        chunk = pending[start:start + batch_size]
+        states = last_token_states(backbone, [ids for _, ids in chunk], pad_id, device).cpu().numpy()
+        for (key, _), row in zip(chunk, states):
+            cache[key] = row
+    if not keys:
+        return np.zeros((0, 0), dtype=np.float32), 0
+    return np.stack([cache[key] for key in keys]), len(pending)
 
 
 def _safetensors_files(folder: Path) -> list[Path]:
@@ -120,7 +183,10 @@ class RewardModel:
         marker = json.loads((self.folder / MARKER).read_text()) if (self.folder / MARKER).is_file() else {}
         self.max_length = int(max_length or marker.get("max_length") or 2048)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = self.dtype = dtype or torch.float32
+        dtype = self.dtype = dtype or folder_dtype(self.folder)  # a head-only model: the dtype of its fit
+        self.head_only = bool(marker.get("head_only"))
+        self._states = (STATE_CACHE.setdefault((str(marker.get("base_path", "")), str(dtype), self.max_length), {})
+                        if self.head_only else None)
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -164,19 +230,22 @@ class RewardModel:
         import torch
 
         pad = self.tokenizer.pad_token_id
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch], device=self.device)
-        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch], device=self.device)
-        with torch.no_grad():
-            if self.head is None and self.dtype == torch.float32:
+        if self.head_only:  # the frozen backbone's states (shared with phase 06's fit), the head in fp32
+            states, _ = cached_states(self.model.base_model, self._states, batch, pad, self.device, HEAD_ONLY_BATCH)
+            weight = self.model.score.weight.detach().float().cpu().numpy()[0]
+            return (states @ weight).tolist()
+        if self.head is None and self.dtype == torch.float32:
+            width = max(len(ids) for ids in batch)
+            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch], device=self.device)
+            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch], device=self.device)
+            with torch.no_grad():
                 return self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float().tolist()
-            if self.head is None:  # a bf16/fp16 backbone: the score head in fp32, so close scores do not round equal
-                hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-                last = hidden[torch.arange(len(batch), device=self.device), mask.sum(-1) - 1]
-                return (last.float() @ self.model.score.weight.float().T)[:, 0].tolist()
-            hidden = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
-            last = hidden[torch.arange(len(batch), device=self.device), mask.sum(-1) - 1]
-            return self.head(last.float()).squeeze(-1).tolist()
+        if self.head is None:  # a bf16/fp16 backbone: the score head in fp32, so close scores do not round equal
+            last = last_token_states(self.model.base_model, batch, pad, self.device)
+            return (last @ self.model.score.weight.float().T)[:, 0].tolist()
+        # value head (AceCodeRM): the causal LM's last hidden layer; its base_model is the same decoder
+        with torch.no_grad():
+            return self.head(last_token_states(self.model.base_model, batch, pad, self.device)).squeeze(-1).tolist()
 
     @timing.timed("scoring")
     def score_many(self, questions: Sequence[str], programs: Sequence[str], batch_size: int = 8) -> list[float]:
@@ -196,7 +265,7 @@ class RewardModel:
         todo: dict[bytes, list[int]] = {}
         for q, p in zip(questions, programs):
             ids = encode(self.tokenizer, q, p, self.max_length)
-            key = hashlib.blake2b(array.array("q", ids).tobytes(), digest_size=16).digest()
+            key = sequence_key(ids)
             keys.append(key)
             if key not in self._cache:
                 todo.setdefault(key, ids)
@@ -224,11 +293,9 @@ class LazyRewardModel:
     on the first GPU. The folder's layout is checked at once, so a wrong path fails before training starts."""
 
     def __init__(self, folder: str | Path, dtype=None, **kw):
-        import torch
-
         self.folder = Path(folder)
         self.layout = detect_layout(self.folder)
-        self.dtype = dtype or torch.float32
+        self.dtype = dtype or folder_dtype(self.folder)
         self._kw = {**kw, "dtype": self.dtype}
         self._rm: RewardModel | None = None
 

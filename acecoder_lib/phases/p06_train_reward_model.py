@@ -72,6 +72,11 @@ class RMTrainConfig:
     group_by_length: bool = True        # batches of pairs of similar length (transformers' LengthGroupedSampler:
                                         # shuffled, then sorted within mega-batches), so a batch pads to its own
                                         # longest pair instead of the longest of a random draw; False: random order
+    head_only: bool = False             # True: the backbone stays frozen and only the linear head is fitted (the
+                                        # same Bradley-Terry loss, to convergence, on the last-token states; see
+                                        # train_head): a CPU simplification of the paper's full fine-tune
+    head_l2: float = 0.0                # head_only: L2 weight on the (standardised) head; 0 chooses it from
+                                        # HEAD_L2_GRID by cross-validation over the TRAIN questions
 
 
 PAIRS_SOURCES = ("sampled", "sampled+reference", "acecode-pair-300k")
@@ -151,13 +156,20 @@ def length_preference(pairs: pd.DataFrame, pair_scores: pd.DataFrame) -> pd.Data
 
 
 def accuracy_verdicts(accuracy: pd.DataFrame) -> list[str]:
-    """A sentence per held-out kind of pair (``analysis.pair_accuracy`` rows by split and kind): accuracy, its CI,
-    and whether that CI clears chance (``core.metrics.verdict``)."""
+    """Sentences per held-out kind of pair (``analysis.pair_accuracy`` rows by split and kind): accuracy, its CI
+    over pairs and whether it clears chance (``core.metrics.verdict``), then the same with the CI over questions
+    (where the rows have it)."""
     from ..core.metrics import verdict
 
     held = accuracy[accuracy[SPLIT] == "heldout"]
-    return [verdict(f"held-out {r.kind} pairs (n = {int(r.pairs)}): accuracy", r.accuracy, r.ci_low, r.ci_high, 0.5,
-                    "chance") for r in held.itertuples()] or ["no held-out pairs: the accuracy is not measured"]
+    out = []
+    for r in held.itertuples():
+        out.append(verdict(f"held-out {r.kind} pairs (n = {int(r.pairs)}): accuracy", r.accuracy, r.ci_low,
+                           r.ci_high, 0.5, "chance"))
+        if "ci_low_by_question" in held:
+            out.append(verdict(f"  the same, CI resampling its {int(r.questions)} questions", r.accuracy,
+                               r.ci_low_by_question, r.ci_high_by_question, 0.5, "chance"))
+    return out or ["no held-out pairs: the accuracy is not measured"]
 
 
 def origin_verdict(origins: pd.DataFrame, split: str = "heldout") -> str:
@@ -242,6 +254,161 @@ def _load_backbone(base: str, dtype=None):
     return tok, model, path
 
 
+HEAD_L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)  # head_only: the L2 weights cross-validation chooses from
+_BACKBONES: dict = {}  # (backbone path, dtype) -> (tokenizer, model): a head-only run loads its backbone once
+
+
+def fit_head(diff, l2: float, scale, max_iter: int = 200, log=None):
+    """Pairwise logistic regression, the Bradley-Terry loss of a linear head: the ``w`` minimising
+    mean(softplus(-(diff / scale) . w)) + l2 |w|^2 over the rows of ``diff`` (chosen-minus-rejected states; a bias
+    cancels within a pair, so there is none), by L-BFGS in float64. ``scale`` (the states' standard deviation per
+    dimension) makes ``l2`` mean the same for every backbone. Returns (the weight on unscaled states, evaluations);
+    ``log(evaluation, loss, accuracy)`` sees every evaluation of the loss."""
+    import numpy as np
+    import torch
+
+    z = torch.tensor(np.asarray(diff, dtype=np.float64) / scale)
+    w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-9,
+                            tolerance_change=1e-12)
+    calls = [0]
+
+    def closure():
+        opt.zero_grad()
+        margin = z @ w
+        loss = torch.nn.functional.softplus(-margin).mean() + l2 * (w * w).sum()
+        loss.backward()
+        calls[0] += 1
+        if log is not None:
+            log(calls[0], float(loss.detach()), float((margin.detach() > 0).double().mean()))
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy() / scale, calls[0]
+
+
+def choose_head_l2(diff, questions, scale, grid=HEAD_L2_GRID, folds: int = 4, seed: int = 0) -> pd.DataFrame:
+    """Per L2 weight of ``grid``: the pair accuracy of heads fitted without one fold of the questions, on that fold
+    (k-fold grouped by question, as the held-out split is; ``questions``: each row's question id), averaged over
+    the folds. Only the train pairs are used. Column ``chosen`` marks the best (ties go to the larger weight: the
+    simpler head); with fewer than 2 questions nothing can be validated and the middle of the grid is chosen."""
+    import numpy as np
+
+    questions = np.asarray(questions)
+    unique = np.unique(questions)
+    k = min(folds, len(unique))
+    rows = []
+    if k < 2:
+        rows = [{"l2": float(l2), "cv_accuracy": float("nan"), "folds": 0} for l2 in grid]
+        table = pd.DataFrame(rows)
+        table["chosen"] = table.index == len(grid) // 2
+        return table
+    fold_of = dict(zip(np.random.default_rng(seed).permutation(unique), np.arange(len(unique)) % k))
+    fold = np.array([fold_of[q] for q in questions])
+    for l2 in grid:
+        accuracies = []
+        for f in range(k):
+            fit, val = fold != f, fold == f
+            w, _ = fit_head(diff[fit], l2, scale)
+            accuracies.append(float(((diff[val] @ w) > 0).mean()))
+        rows.append({"l2": float(l2), "cv_accuracy": float(np.mean(accuracies)), "folds": k})
+    table = pd.DataFrame(rows)
+    best = table["cv_accuracy"].max()
+    table["chosen"] = False
+    table.loc[table[table["cv_accuracy"] >= best - 1e-12].index.max(), "chosen"] = True
+    return table
+
+
+def _frozen_backbone(base: str, dtype):
+    """(tokenizer, sequence-classification model, its path) of ``base``, loaded once per process and dtype."""
+    import torch
+
+    from ..llm import models
+
+    path = Path(base) if Path(base).is_dir() else models.resolve_model(base)
+    key = (str(path), str(dtype))
+    if key not in _BACKBONES:
+        tok, model, _ = _load_backbone(str(path), dtype)
+        model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+        _BACKBONES[key] = (tok, model)
+    return (*_BACKBONES[key], path)
+
+
+def pair_states(pairs: pd.DataFrame, base: str, config: "RMTrainConfig"):
+    """(chosen states, rejected states, how many sequences were computed): the frozen backbone's last-token states
+    of each pair's two sequences, from ``reward_model.STATE_CACHE`` where this process already computed them."""
+    import torch
+
+    from ..llm import reward_model as rmodel
+
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    tok, model, path = _frozen_backbone(base, dtype)
+    cache = rmodel.STATE_CACHE.setdefault((str(path), str(dtype), config.max_length), {})
+    ids = [encode(tok, q, p, config.max_length) for q, p in
+           zip(list(pairs["prompt"]) * 2, list(pairs[CHOSEN]) + list(pairs[REJECTED]))]
+    states, computed = rmodel.cached_states(model.base_model, cache, ids, tok.pad_token_id, model.device,
+                                            batch_size=rmodel.HEAD_ONLY_BATCH)
+    return states[:len(pairs)], states[len(pairs):], computed
+
+
+def fit_pairs_head(pairs: pd.DataFrame, base: str, config: "RMTrainConfig", log=None) -> dict:
+    """The head of a head-only reward model fitted on ``pairs``: ``weight`` (on unscaled states), ``l2`` (given, or
+    chosen by ``choose_head_l2`` on these pairs), the ``cv`` table, ``evaluations`` of the loss, ``computed``
+    sequences."""
+    import numpy as np
+
+    chosen, rejected, computed = pair_states(pairs, base, config)
+    diff = (chosen - rejected).astype(np.float64)
+    scale = np.concatenate([chosen, rejected]).astype(np.float64).std(0) + 1e-6
+    cv = (pd.DataFrame(columns=["l2", "cv_accuracy", "folds", "chosen"]) if config.head_l2 > 0 else
+          choose_head_l2(diff, pairs[QUESTION_ID].to_numpy(), scale, seed=config.seed))
+    l2 = float(config.head_l2) if config.head_l2 > 0 else float(cv.loc[cv["chosen"], "l2"].iloc[0])
+    weight, evaluations = fit_head(diff, l2, scale, log=log)
+    return {"weight": weight, "l2": l2, "cv": cv, "evaluations": evaluations, "computed": computed}
+
+
+def train_head(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: "RMTrainConfig",
+               eval_pairs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``train_reward_model`` for ``config.head_only``: the backbone stays as it is and its linear score head is
+    fitted to convergence on the pairs' last-token states (``fit_pairs_head``): the paper's Bradley-Terry loss and
+    input format, without updating the backbone. A simplification for CPU runs, where a full fine-tune gets a few
+    dozen steps: with ~100 pairs, 12 steps of lr 1e-5 leave a freshly initialised head barely trained. The folder
+    is a standard ``sequence_classification`` one (the backbone saved in the dtype the states were computed in,
+    bf16 with ``config.bf16``), marked ``head_only`` so scoring reuses the states of this process."""
+    import numpy as np
+    import torch
+
+    out_dir = Path(out_dir)
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    log_history: list[dict] = []
+    started = time.perf_counter()
+    head = fit_pairs_head(pairs, base, config, log=lambda step, loss, acc: log_history.append(
+        {"step": step, "loss": loss, "accuracy": acc}))
+    if eval_pairs is not None and len(eval_pairs):
+        chosen, rejected, _ = pair_states(eval_pairs, base, config)
+        margin = (chosen - rejected) @ head["weight"]
+        log_history.append({"step": head["evaluations"], "eval_loss": float(np.logaddexp(0, -margin).mean()),
+                            "eval_accuracy": float((margin > 0).mean())})
+    seconds = time.perf_counter() - started
+    tok, model, base_path = _frozen_backbone(base, dtype)
+    original = model.score.weight.detach().clone()
+    try:
+        model.score.weight.data = torch.tensor(head["weight"], dtype=dtype, device=model.device)[None]
+        model.save_pretrained(out_dir)
+    finally:
+        model.score.weight.data = original  # the cached backbone keeps its untrained head
+    tok.save_pretrained(out_dir)
+    marker = {"layout": "sequence_classification", "head_only": True, "base": str(base), "base_path": str(base_path),
+              "dtype": str(dtype).replace("torch.", ""), "max_length": config.max_length, "config": asdict(config),
+              "train_pairs": len(pairs), "steps": int(head["evaluations"]), "train_seconds": round(seconds, 1),
+              "seconds_per_step": round(seconds / max(1, head["evaluations"]), 3), "head_l2": head["l2"],
+              "head_cv": head["cv"].to_dict(orient="records"), "states_computed": int(head["computed"]),
+              "processes": 1, "resumed_from_step": 0, **launch.peak_memory()}
+    (out_dir / "history.json").write_text(json.dumps(log_history))
+    (out_dir / MARKER).write_text(json.dumps(marker, indent=1))
+    return history_frame(log_history)
+
+
 def history_frame(log_history: list[dict]) -> pd.DataFrame:
     """trl/transformers ``state.log_history`` as the long ``06_rm_history`` frame."""
     names = {"loss": ("train", "loss"), "learning_rate": ("train", "learning_rate"),
@@ -272,9 +439,6 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
     process writes the folder and returns the history (the others return None), and with more than one process
     every rank writes the sha256 of its final weights to ``out_dir/ranks/rank<k>.sha256`` (not under ZeRO-3,
     where each rank holds a shard), so a run can show that the ranks agree."""
-    import torch
-    from trl import RewardConfig, RewardTrainer
-
     config = config or RMTrainConfig()
     out_dir = Path(out_dir)
     if (out_dir / MARKER).is_file():
@@ -282,6 +446,14 @@ def train_reward_model(pairs: pd.DataFrame, base: str, out_dir: str | Path, conf
                                f"retrain, or load it with RewardModel.load")
     if len(pairs) == 0:
         raise ValueError("no training pairs: phase 05 produced none for the train split (see its sensitivity plot)")
+    if config.head_only:
+        if config.lora_r > 0:
+            raise ValueError("head_only fits the head of a frozen backbone: lora_r must be 0")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return train_head(pairs, base, out_dir, config, eval_pairs)
+    import torch
+    from trl import RewardConfig, RewardTrainer
+
     # Weights and optimizer state stay fp32 (the master copy); bf16=True makes the Trainer compute in bf16 under
     # autocast. A bf16-loaded model would let AdamW round most updates away at the paper's learning rates.
     tok, model, base_path = _load_backbone(base, torch.float32)
@@ -378,6 +550,8 @@ def train_or_load(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: R
 
     config = config or RMTrainConfig()
     out_dir = Path(out_dir)
+    if config.head_only and (num_processes or accelerate_config):
+        raise ValueError("head_only fits the head in this process: leave num_processes at 0 and no accelerate config")
     if num_processes or accelerate_config:
         launch.check(max(1, num_processes), accelerate_config)
     fingerprint = training_fingerprint(pairs, base, config, eval_pairs)
@@ -427,6 +601,7 @@ def learning_curve(train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame, base: st
     if not len(eval_pairs):
         return pd.DataFrame(columns=LEARNING_CURVE.column_names)
     order = train_pairs.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    Path(out_root).mkdir(parents=True, exist_ok=True)
     eval_key = _hash_pairs(hashlib.sha256(), eval_pairs).hexdigest()[:16]
     rows = []
 
@@ -441,7 +616,13 @@ def learning_curve(train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame, base: st
         folder, record = Path(out_root) / f"pairs-{n}", Path(out_root) / f"pairs-{n}.json"
         key = f"{training_fingerprint(subset, base, config)}-{eval_key}-{score_batch_size}"
         saved = json.loads(record.read_text()) if record.is_file() else {}
-        if saved.get("fingerprint") != key:
+        if saved.get("fingerprint") != key and config.head_only:  # no folder: the states are this process's
+            head = fit_pairs_head(subset, base, config)
+            chosen, rejected, _ = pair_states(eval_pairs, base, config)
+            scored = _pair_frame(eval_pairs, list(chosen @ head["weight"]) + list(rejected @ head["weight"]))
+            saved = {"fingerprint": key, "steps": int(head["evaluations"]), "scores": scored.to_dict(orient="records")}
+            record.write_text(json.dumps(saved))
+        elif saved.get("fingerprint") != key:
             _, info = train_or_load(subset, base, folder, config, progress=False, num_processes=num_processes,
                                     accelerate_config=accelerate_config, log=None)
             scored = score_pairs(RewardModel.load(folder), eval_pairs, batch_size=score_batch_size)
@@ -474,8 +655,14 @@ def plot_learning_curve(curve: pd.DataFrame):
 
 def score_pairs(rm: RewardModel, pairs: pd.DataFrame, batch_size: int = 8) -> pd.DataFrame:
     """``06_rm_pair_scores`` rows: the model's score of each pair's chosen and rejected program."""
+    return _pair_frame(pairs, rm.score_many(list(pairs["prompt"]) * 2, list(pairs[CHOSEN]) + list(pairs[REJECTED]),
+                                            batch_size))
+
+
+def _pair_frame(pairs: pd.DataFrame, scores: list[float]) -> pd.DataFrame:
+    """``06_rm_pair_scores`` rows from the scores of ``pairs``' chosen programs followed by their rejected ones."""
     n = len(pairs)
-    scores = rm.score_many(list(pairs["prompt"]) * 2, list(pairs[CHOSEN]) + list(pairs[REJECTED]), batch_size)
+    scores = [float(x) for x in scores]
     kind = pairs["kind"].to_numpy() if "kind" in pairs else ["sampled"] * n
     out = pd.DataFrame({QUESTION_ID: pairs[QUESTION_ID].to_numpy(), SPLIT: pairs[SPLIT].to_numpy(), "kind": kind,
                         "r_chosen": scores[:n], "r_rejected": scores[n:],

@@ -341,7 +341,10 @@ def headline_metrics(run: str) -> dict:
         if len(held):
             r = pair_accuracy(held, by=("kind",)).iloc[0]
             out["rm_heldout_sampled"] = {"n": int(r["pairs"]), "accuracy": float(r["accuracy"]),
-                                         "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"])}
+                                         "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]),
+                                         "questions": int(r["questions"]),
+                                         "ci_low_by_question": _finite(r["ci_low_by_question"]),
+                                         "ci_high_by_question": _finite(r["ci_high_by_question"])}
         else:
             missing["rm_heldout_sampled"] = "no held-out sampled pairs"
     results = _read(run, "07_results")

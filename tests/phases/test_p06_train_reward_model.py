@@ -519,3 +519,121 @@ def test_a_bf16_reward_model_scores_with_an_fp32_head(trained_rm):
     as_bf16 = [float(torch.tensor(x, dtype=torch.bfloat16)) for x in half]
     # six close scores (a spread of ~0.003 around 3.64, where bf16's step is 0.016): distinct, as bf16 could not be
     assert len(set(half)) > len(set(as_bf16))
+
+
+# ---- head-only reward models (a frozen backbone, the linear head fitted to convergence)
+
+def _varied_pairs(n: int, split: str = "train") -> pd.DataFrame:
+    """Pairs over 8 questions whose chosen program returns and whose rejected one raises, with wording that varies."""
+    rows = []
+    for i in range(n):
+        k = i % 8
+        rows.append({QUESTION_ID: f"{split}-q{k}", "prompt": f"Write f(x) that returns x times {k} plus {i % 3}.",
+                     CHOSEN: f"def f(x):\n    return x * {k} + {i % 3}\n",
+                     REJECTED: f"def f(x):\n    raise ValueError('{k}')\n", "chosen_pass_rate": 1.0,
+                     "rejected_pass_rate": 0.2, "margin": 0.8, "split": split, "kind": "sampled"})
+    return pd.DataFrame(rows)
+
+
+def test_fit_head_is_the_bradley_terry_optimum_on_unscaled_states():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    diff = rng.normal(size=(200, 5)) * np.array([1.0, 10.0, 0.1, 1.0, 1.0])
+    diff[:, 0] += 1.5  # dimension 0 carries the preference
+    scale = np.abs(diff).std(0)
+    w, evaluations = rmod.fit_head(diff, 1e-3, scale)
+    assert evaluations > 1 and w.shape == (5,)
+    assert ((diff @ w) > 0).mean() > 0.85 and np.argmax(np.abs(w * scale)) == 0
+    # the optimum: the gradient of the penalised loss vanishes (in the standardised coordinates it was fitted in)
+    z, v = diff / scale, w * scale
+    grad = -(z * (1 / (1 + np.exp(z @ v)))[:, None]).mean(0) + 2e-3 * v
+    assert np.abs(grad).max() < 1e-4
+    # a larger L2 weight gives a smaller head
+    assert np.linalg.norm(rmod.fit_head(diff, 1.0, scale)[0] * scale) < np.linalg.norm(v)
+
+
+def test_the_l2_weight_is_chosen_by_question_folds_of_the_train_pairs_only():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    diff = rng.normal(size=(120, 30))
+    diff[:, 0] += 1.0
+    questions = np.repeat([f"q{i}" for i in range(12)], 10)
+    table = rmod.choose_head_l2(diff, questions, diff.std(0), grid=(1e-4, 1.0, 100.0), folds=4)
+    assert table["l2"].tolist() == [1e-4, 1.0, 100.0] and table["chosen"].sum() == 1
+    assert (table["folds"] == 4).all() and table["cv_accuracy"].between(0, 1).all()
+    best = table["cv_accuracy"].max()
+    chosen = table.loc[table["chosen"]].iloc[0]
+    assert chosen["cv_accuracy"] == best  # the best fold accuracy, ties to the larger weight
+    assert chosen["l2"] == table.loc[table["cv_accuracy"] == best, "l2"].max()
+    one = rmod.choose_head_l2(diff[:10], questions[:10], diff.std(0), grid=(1e-3, 1e-2, 1e-1))
+    assert one["cv_accuracy"].isna().all() and one.loc[one["chosen"], "l2"].tolist() == [1e-2]
+
+
+def test_a_head_only_model_keeps_its_backbone_and_scores_the_same_from_its_folder(tiny_model_dir, tmp_path):
+    import numpy as np
+    from safetensors.torch import load_file
+
+    out = tmp_path / "head"
+    config = rmod.RMTrainConfig(head_only=True, max_length=128)
+    history = rmod.train_reward_model(_varied_pairs(48), str(tiny_model_dir), out, config,
+                                      eval_pairs=_varied_pairs(16, "heldout"), progress=False)
+    marker = json.loads((out / reward_model.MARKER).read_text())
+    assert marker["head_only"] and marker["dtype"] == "float32" and marker["head_l2"] in rmod.HEAD_L2_GRID
+    assert len(marker["head_cv"]) == len(rmod.HEAD_L2_GRID) and marker["states_computed"] > 0
+    assert set(history["split"]) == {"train", "eval"} and (history["metric"] == "loss").any()
+    # the backbone is the base model's, tensor for tensor; only the score head is new
+    saved, base = load_file(out / "model.safetensors"), load_file(tiny_model_dir / "model.safetensors")
+    block = next(k for k in saved if "layers.0.mlp" in k)
+    base_key = next(k for k in base if k.endswith(block.split("model.", 1)[-1]))
+    assert np.array_equal(saved[block].numpy(), base[base_key].numpy())
+    both = pd.concat([_varied_pairs(16), _varied_pairs(16, "heldout")], ignore_index=True)
+    cached = rmod.score_pairs(reward_model.RewardModel.load(out), both)  # states computed by the fit, reused
+    reward_model.STATE_CACHE.clear()
+    fresh = rmod.score_pairs(reward_model.RewardModel.load(out), both)  # computed again from the saved folder
+    np.testing.assert_allclose(fresh["r_chosen"], cached["r_chosen"], atol=1e-4)
+    acc = analysis.pair_accuracy(fresh).set_index("split")
+    assert acc.loc["train", "accuracy"] == 1.0  # a linear head separates what the states can tell apart
+    assert acc.loc["heldout", "pairs"] == 16
+
+
+def test_head_only_learning_curve_fits_heads_without_saving_models(tiny_model_dir, tmp_path):
+    config = rmod.RMTrainConfig(head_only=True, max_length=128, head_l2=0.01)
+    train, held = _varied_pairs(32), _varied_pairs(8, "heldout")
+    curve = rmod.learning_curve(train, held, str(tiny_model_dir), tmp_path / "curve", config, fractions=(0.25, 0.5))
+    assert curve["train_pairs"].tolist() == [8, 16] and (curve["steps"] > 0).all()
+    assert sorted(p.name for p in (tmp_path / "curve").iterdir()) == ["pairs-16.json", "pairs-8.json"]
+
+
+def test_head_only_refuses_lora_and_a_launch(tiny_model_dir, tmp_path):
+    with pytest.raises(ValueError, match="lora_r"):
+        rmod.train_reward_model(_varied_pairs(8), str(tiny_model_dir), tmp_path / "a",
+                                rmod.RMTrainConfig(head_only=True, lora_r=4))
+    with pytest.raises(ValueError, match="num_processes"):
+        rmod.train_or_load(_varied_pairs(8), str(tiny_model_dir), tmp_path / "b",
+                           rmod.RMTrainConfig(head_only=True), num_processes=1)
+    assert not (tmp_path / "b").exists()
+
+
+def test_an_empty_dtype_means_the_folder_s_own(tiny_model_dir, tmp_path):
+    import torch
+
+    assert reward_model.torch_dtype("") is None and reward_model.torch_dtype("bfloat16") is torch.bfloat16
+    with pytest.raises(ValueError, match="empty"):
+        reward_model.torch_dtype("fp8")
+    (tmp_path / reward_model.MARKER).write_text(json.dumps({"dtype": "bfloat16"}))
+    assert reward_model.folder_dtype(tmp_path) is torch.bfloat16
+    assert reward_model.folder_dtype(tmp_path / "none") is torch.float32
+
+
+def test_pair_accuracy_also_resamples_whole_questions():
+    rows = [{"split": "heldout", QUESTION_ID: f"q{i // 10}", "r_chosen": 1.0 if i < 30 else 0.0, "r_rejected": 0.5}
+            for i in range(40)]
+    scored = pd.DataFrame(rows).assign(correct=lambda d: d["r_chosen"] > d["r_rejected"])
+    r = analysis.pair_accuracy(scored).iloc[0]
+    assert r["pairs"] == 40 and r["questions"] == 4 and r["accuracy"] == 0.75
+    # 3 questions all right, 1 all wrong: over pairs the CI is narrow, over questions it reaches 0.5 and 1.0
+    assert r["ci_low"] > 0.6 and r["ci_low_by_question"] <= 0.5 and r["ci_high_by_question"] == 1.0
+    single = analysis.pair_accuracy(scored[scored[QUESTION_ID] == "q0"]).iloc[0]
+    assert single["ci_low_by_question"] != single["ci_low_by_question"]  # NaN: one question cannot be resampled
