@@ -101,3 +101,21 @@ def rank_by_tests(verdicts: list[list[bool]]) -> list[int]:
     for p in patterns:
         sizes[p] = sizes.get(p, 0) + 1
     return sorted(range(len(patterns)), key=lambda i: (-sum(patterns[i]), -sizes[patterns[i]], i))
+
+
+def assert_call(test: str) -> str | None:
+    """The input side of a test ``assert <expression> == <expected>``: the source of ``<expression>`` when it calls
+    something (what the program is asked to compute), else None (another shape of test, or not Python). The expected
+    value is not looked at."""
+    try:
+        body = ast.parse(test).body
+    except SyntaxError:
+        return None
+    if len(body) != 1 or not isinstance(body[0], ast.Assert):
+        return None
+    node = body[0].test
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)):
+        return None
+    if not any(isinstance(n, ast.Call) for n in ast.walk(node.left)):
+        return None
+    return ast.get_source_segment(test, node.left)

@@ -18,10 +18,12 @@ Difficulty is estimated without looking at the ground truth of the question itse
 k-fold on the other questions' mean pass rates (phase 04), gives a predicted pass rate; difficulty = 1 - prediction.
 Its features (``features=``): ``samples`` (the default), signals of the policy's own samples that cost no test:
 the share that gave extractable code, the share of distinct programs (a policy unsure of a question writes many
-different programs: self-consistency), their mean log length, and the log length of the question's reference;
-``text``, hashed words of the question; ``both``. The allocator gives every question one test, then hands each
-further test to the question with the highest difficulty / tests-so-far (harder first, diminishing returns);
-``compare_allocations`` feeds it the percentile rank of the estimated difficulty (only the order is trusted).
+different programs: self-consistency), their mean log length, and the log length of the question's reference,
+plus, given ``agreement_signals``, how often the samples return the same value on a few test inputs (execution
+agreement; the tests' expected values are never read); ``text``, hashed words of the question; ``both``. The
+allocator gives every question one test, then hands each further test to the question with the highest
+difficulty / tests-so-far (harder first, diminishing returns); ``compare_allocations`` feeds it the percentile
+rank of the estimated difficulty (only the order is trusted).
 """
 from __future__ import annotations
 
@@ -153,11 +155,50 @@ def _features(texts: list[str], dim: int = 512) -> np.ndarray:
 
 
 SAMPLE_SIGNALS = ("extracted_share", "distinct_share", "log_program_chars", "log_reference_chars")
+AGREEMENT_SIGNALS = ("output_agreement", "output_error_share")
 
 
-def sample_signals(questions: pd.DataFrame, programs: pd.DataFrame) -> pd.DataFrame:
+def agreement_signals(programs: pd.DataFrame, questions: pd.DataFrame, engine, inputs: int = 3,
+                      timeout_s: float = 0.5) -> pd.DataFrame:
+    """Per question (index question_id), ``AGREEMENT_SIGNALS``: the policy's samples run in the sandbox on the
+    question's first ``inputs`` test inputs, the left side of its ``assert f(...) == expected`` tests
+    (``testgen.assert_call``). The expected values are never read, so no test is spent: this is CodeT's execution
+    agreement used as a difficulty signal. ``output_agreement``: the mean over inputs of the share of samples that
+    return the most common value (a sample that fails counts as disagreeing); ``output_error_share``: the share
+    that raise or run out of ``timeout_s`` CPU seconds. NaN for a question without such an input."""
+    import dataclasses
+    from collections import Counter
+
+    from ..code.extract import alias_entry_point
+    from ..code.testgen import assert_call
+
+    q = questions.drop_duplicates(QUESTION_ID).set_index(QUESTION_ID)
+    calls = {qid: [c for c in (assert_call(t) for t in list(q.at[qid, "tests"])) if c][:inputs]
+             for qid in programs[QUESTION_ID].unique() if qid in q.index}
+    rows = programs[programs[QUESTION_ID].map(lambda qid: bool(calls.get(qid)))]
+    out = pd.DataFrame(index=pd.Index(programs[QUESTION_ID].unique(), name=QUESTION_ID),
+                       columns=list(AGREEMENT_SIGNALS), dtype=float)
+    if rows.empty or inputs < 1:
+        return out
+    entry = q["entry_point"] if "entry_point" in q else pd.Series("", index=q.index)
+    results = engine.evaluate([alias_entry_point(p or "", entry.get(qid, "")) for p, qid in
+                               zip(rows["program"], rows[QUESTION_ID])], [calls[qid] for qid in rows[QUESTION_ID]],
+                              config=dataclasses.replace(engine.config, test_timeout_s=timeout_s))
+    values = pd.Series([r.values for r in results], index=rows.index)
+    for qid, idx in rows.groupby(QUESTION_ID).groups.items():
+        per_input = list(zip(*values.loc[idx]))  # one tuple of the samples' values per input
+        n = len(idx)
+        agree = [max(Counter(v for v in col if v is not None).values(), default=0) / n for col in per_input]
+        errors = [sum(v is None for v in col) / n for col in per_input]
+        out.loc[qid] = [float(np.mean(agree)), float(np.mean(errors))]
+    return out
+
+
+def sample_signals(questions: pd.DataFrame, programs: pd.DataFrame,
+                   agreement: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per question (index question_id), the cheap signals of ``SAMPLE_SIGNALS``: read off the policy's samples and
-    the question, with no test run (phase 04's verdicts are not looked at)."""
+    the question, with no test run (phase 04's verdicts are not looked at); with ``agreement``
+    (``agreement_signals``), its columns too."""
     g = programs.groupby(QUESTION_ID)
     program = programs["program"].fillna("")
     out = pd.DataFrame({
@@ -168,7 +209,10 @@ def sample_signals(questions: pd.DataFrame, programs: pd.DataFrame) -> pd.DataFr
     ref = questions.drop_duplicates(QUESTION_ID).set_index(QUESTION_ID)
     chars = ref["reference"].fillna("").str.len() if "reference" in ref else pd.Series(0, index=ref.index)
     out["log_reference_chars"] = np.log1p(chars.reindex(out.index).fillna(0).astype(float))
-    return out[list(SAMPLE_SIGNALS)]
+    out = out[list(SAMPLE_SIGNALS)]
+    if agreement is not None:
+        out = out.join(agreement[list(AGREEMENT_SIGNALS)].astype(float))
+    return out
 
 
 def signal_correlations(difficulty: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
@@ -183,9 +227,11 @@ def signal_correlations(difficulty: pd.DataFrame, signals: pd.DataFrame) -> pd.D
 
 
 def predict_difficulty(questions: pd.DataFrame, programs: pd.DataFrame, folds: int = 5, alpha: float = 3.0,
-                       seed: int = 0, features: str = "samples") -> pd.DataFrame:
+                       seed: int = 0, features: str = "samples", agreement: pd.DataFrame | None = None
+                       ) -> pd.DataFrame:
     """Per question: ``true_pass_rate`` (phase 04's mean), ``predicted_pass_rate`` (k-fold ridge on ``features``:
-    samples | text | both, see the module docstring; each question's prediction comes from a model that never saw
+    samples | text | both, see the module docstring, the samples' signals joined by ``agreement``'s where given,
+    a question without them taking the others' mean; each question's prediction comes from a model that never saw
     it) and ``difficulty`` = 1 - predicted."""
     if features not in ("samples", "text", "both"):
         raise ValueError(f"features must be samples, text or both; got {features!r}")
@@ -198,7 +244,9 @@ def predict_difficulty(questions: pd.DataFrame, programs: pd.DataFrame, folds: i
         needed = {"program", "extraction"} - set(programs.columns)
         if needed:
             raise ValueError(f"features={features!r} needs the programs' columns {sorted(needed)}")
-        parts.append(sample_signals(q, programs).reindex(q[QUESTION_ID]).to_numpy(dtype=float))
+        signals = sample_signals(q, programs, agreement).reindex(q[QUESTION_ID]).astype(float)
+        signals = signals.loc[:, signals.notna().any()]  # a signal no question has (no parsable input) is left out
+        parts.append(signals.fillna(signals.mean()).to_numpy(dtype=float))
     x = np.hstack(parts)
     y = mean.loc[q[QUESTION_ID]].to_numpy()
     pred = np.full(len(q), y.mean() if len(y) else 0.0)

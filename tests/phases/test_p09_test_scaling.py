@@ -7,6 +7,7 @@ import pytest
 
 from acecoder_lib import analysis
 from acecoder_lib.core import schemas
+from acecoder_lib.core.schemas import QUESTION_ID
 from acecoder_lib.phases import p09_test_scaling as ts
 
 
@@ -175,3 +176,35 @@ def test_test_quality_counts_acceptances_against_the_verified_tests():
     assert q["false_rejection_rate"] == pytest.approx(1 / 3)
     assert q["f1"] == pytest.approx(2 * precision * recall / (precision + recall))
     assert q["accuracy_ci_low"] <= q["accuracy"] <= q["accuracy_ci_high"]
+
+
+def test_assert_call_is_the_input_side_of_an_equality_test():
+    from acecoder_lib.code.testgen import assert_call
+
+    assert assert_call("assert add(1, 2) == 3") == "add(1, 2)"
+    assert assert_call("assert sorted(f([3, 1])) == [1, 3]") == "sorted(f([3, 1]))"
+    assert assert_call("assert f(1) != 3") is None and assert_call("assert f(1)") is None
+    assert assert_call("assert x == 3") is None and assert_call("assert f(1) == 1\nassert f(2) == 2") is None
+    assert assert_call("assert f(1 ==") is None
+
+
+def test_agreement_signals_count_equal_outputs_without_reading_expected_values():
+    from acecoder_lib.execution import ExecutionEngine
+
+    questions = pd.DataFrame({QUESTION_ID: ["a", "b", "c"], "entry_point": ["f", "f", "f"],
+                              # the expected values are deliberately wrong: agreement must not depend on them
+                              "tests": [["assert f(1) == 99", "assert f(2) == 99"], ["assert f(3) == -1"],
+                                        ["assert abs(f(1) - 2) < 1e-6"]]})
+    programs = pd.DataFrame({QUESTION_ID: ["a"] * 4 + ["b"] * 4 + ["c"] * 2, "sample": list(range(10)),
+                             "program": ["def f(x):\n    return x + 1\n"] * 3 + ["def f(x):\n    return x * 5\n"]
+                             + ["def f(x):\n    return x\n", "def f(x):\n    return -x\n",
+                                "def f(x):\n    raise ValueError\n", "def f(x):\n    while True:\n        pass\n"]
+                             + ["def f(x):\n    return 2\n"] * 2})
+    with ExecutionEngine(workers=2) as engine:
+        signals = ts.agreement_signals(programs, questions, engine, inputs=3, timeout_s=0.2)
+    assert signals.loc["a", "output_agreement"] == 0.75 and signals.loc["a", "output_error_share"] == 0.0
+    assert signals.loc["b", "output_agreement"] == 0.25 and signals.loc["b", "output_error_share"] == 0.5
+    assert signals.loc["c"].isna().all()  # no assert f(...) == value test: nothing to run
+    difficulty = ts.predict_difficulty(questions, programs.assign(pass_rate=[1, 1, 1, 0, 0, 0, 0, 0, 1, 1],
+                                                                  extraction="ok"), agreement=signals)
+    assert len(difficulty) == 3 and difficulty["predicted_pass_rate"].between(0, 1).all()
