@@ -429,6 +429,9 @@ def metrics_markdown(metrics: dict, n: int | None = None) -> str:
         ("proxy filter: questions kept (paper: 72%)", pct(metrics.get("proxy_kept_share"))),
         ("preference pairs (paper rule)", str(metrics.get("pairs"))),
         ("reward model, held-out sampled pairs", ci(metrics.get("rm_heldout_sampled"))),
+        *([("the same, 95% CI resampling whole questions",
+            f"[{rm['ci_low_by_question']:.1%}, {rm['ci_high_by_question']:.1%}] ({rm.get('questions')} questions)")]
+          if (rm := metrics.get("rm_heldout_sampled") or {}).get("ci_low_by_question") is not None else []),
         ("RL (rule reward): groups with reward variance", pct(rl.get("nonzero_advantage_share"))),
         ("RL: training-reward slope per step [95% CI]",
          "n/a" if slope is None else f"{slope:+.3f} [{rl.get('reward_slope_ci_low'):+.3f}, "
