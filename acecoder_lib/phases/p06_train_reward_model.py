@@ -319,6 +319,13 @@ def choose_head_l2(diff, questions, scale, grid=HEAD_L2_GRID, folds: int = 4, se
     return table
 
 
+def _state_dtype(config: "RMTrainConfig"):
+    """The dtype a head-only model's states are computed (and its folder saved) in: bf16 with ``config.bf16``."""
+    import torch
+
+    return torch.bfloat16 if config.bf16 else torch.float32
+
+
 def _frozen_backbone(base: str, dtype):
     """(tokenizer, sequence-classification model, its path) of ``base``, loaded once per process and dtype."""
     import torch
@@ -337,11 +344,9 @@ def _frozen_backbone(base: str, dtype):
 def pair_states(pairs: pd.DataFrame, base: str, config: "RMTrainConfig"):
     """(chosen states, rejected states, how many sequences were computed): the frozen backbone's last-token states
     of each pair's two sequences, from ``reward_model.STATE_CACHE`` where this process already computed them."""
-    import torch
-
     from ..llm import reward_model as rmodel
 
-    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    dtype = _state_dtype(config)
     tok, model, path = _frozen_backbone(base, dtype)
     cache = rmodel.STATE_CACHE.setdefault((str(path), str(dtype), config.max_length), {})
     ids = [encode(tok, q, p, config.max_length) for q, p in
@@ -379,7 +384,7 @@ def train_head(pairs: pd.DataFrame, base: str, out_dir: str | Path, config: "RMT
     import torch
 
     out_dir = Path(out_dir)
-    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    dtype = _state_dtype(config)
     log_history: list[dict] = []
     started = time.perf_counter()
     head = fit_pairs_head(pairs, base, config, log=lambda step, loss, acc: log_history.append(
