@@ -29,6 +29,10 @@ def test_block_is_rendered_from_the_numbers(tmp_path):
     assert "| wall time of the chain, summed over notebooks | 1234 s |" in text
     assert "Best-of-8" in text and "| reward_model | 20.0% [0.0%, 50.0%] |" in text and "90.0%" not in text
     assert "Not computed: rl (phase 08 has not run)" in text
+    assert "minus the average pick" not in text  # no paired differences in these metrics: no such table
+    metrics["best_of_n_vs_average"] = [{"benchmark": "heldout", "strategy": "reward_model", "n": 8, "questions": 30,
+                                        "difference": 0.084, "ci_low": 0.016, "ci_high": 0.169}]
+    assert "| reward_model | +8.4 [+1.6, +16.9] |" in metrics_markdown(metrics)
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- metrics:begin -->\nold\n<!-- metrics:end -->\nrest\n")
     new = _script().rendered(readme.read_text(), metrics)

@@ -374,6 +374,16 @@ GENERATED_TESTS = _register(Schema(
     columns=(Column(QUESTION_ID, "str"), Column("benchmark", "str"), Column(TESTS, "list[str]"),
              Column("dropped", "json", doc="reason -> count of snippets dropped by testgen.parse_tests")),
 ))
+BON_DIFFERENCES = _register(Schema(
+    name="07_differences",
+    version=1,
+    doc="Each selecting strategy's Best-of-N accuracy minus the average pick's, on the same questions and the same "
+        "sample subsets, with a paired bootstrap 95% CI over questions (the test of 'above the average pick'; two "
+        "marginal CIs that overlap can still differ).",
+    columns=(Column("benchmark", "str"), Column("strategy", "str"), Column("n", "int"), Column("questions", "int"),
+             Column("difference", "float", doc="mean over questions of strategy accuracy - average accuracy"),
+             Column("ci_low", "float"), Column("ci_high", "float")),
+))
 BON_RESULTS = _register(Schema(
     name="07_results",
     version=1,

@@ -27,6 +27,7 @@ from ..code.extract import alias_entry_point
 from ..code.testgen import rank_by_tests
 from ..core.metrics import bootstrap_ci
 from ..core.schemas import (
+    BON_DIFFERENCES,
     BON_PROBLEMS,
     BON_RESULTS,
     BON_SAMPLES,
@@ -241,15 +242,19 @@ def assemble(problems: pd.DataFrame, samples: pd.DataFrame, greedy_samples: pd.D
     return executed[BON_SAMPLES.column_names].reset_index(drop=True)
 
 
-def verdicts(results: pd.DataFrame, strategies=("reward_model", "test_majority")) -> list[str]:
+def verdicts(results: pd.DataFrame, strategies=("reward_model", "test_majority"),
+             differences: pd.DataFrame | None = None) -> list[str]:
     """A sentence per benchmark and selecting strategy at the largest N (``07_results`` rows): its accuracy and CI
-    against the average pick of the same samples (``core.metrics.verdict``)."""
+    against the average pick of the same samples (``core.metrics.verdict``), then, with ``differences``
+    (``07_differences``), the paired difference and its CI against zero."""
     from ..core.metrics import verdict
 
     if results.empty:
         return ["no Best-of-N results"]
     n = int(results["n"].max())
     top = results[results["n"] == n].set_index(["benchmark", "strategy"])
+    diff = (differences[differences["n"] == n].set_index(["benchmark", "strategy"])
+            if differences is not None and len(differences) else None)
     out = []
     for bench in top.index.get_level_values(0).unique():
         if (bench, "average") not in top.index:
@@ -259,7 +264,34 @@ def verdicts(results: pd.DataFrame, strategies=("reward_model", "test_majority")
             r = top.loc[(bench, strategy)]
             out.append(verdict(f"{bench} ({int(r['questions'])} questions), {strategy} Best-of-{n}",
                                r["accuracy"], r["ci_low"], r["ci_high"], average, "the average pick"))
+            if diff is not None and (bench, strategy) in diff.index:
+                d = diff.loc[(bench, strategy)]
+                out.append(verdict(f"  paired, {strategy} minus the average pick ({int(d['questions'])} questions)",
+                                   d["difference"], d["ci_low"], d["ci_high"], 0.0, "zero"))
     return out
+
+
+def paired_differences(table: pd.DataFrame, ns: list[int], strategies=("random", "reward_model", "test_majority"),
+                       subsets: int = 50, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
+    """``07_differences``: per benchmark, strategy and N, the mean over questions of (strategy accuracy - average
+    accuracy) on the same sample subsets (``per_question``), with a bootstrap 95% CI that resamples questions,
+    pairing each question's two numbers. Only questions where the strategy has a pick count (test_majority skips
+    those where no sample passes a generated test). Questions where no sample is correct contribute 0 to every
+    strategy alike: they dilute the difference, they do not bias it."""
+    perq = per_question(table, ns, subsets, seed)
+    wide = perq.pivot_table(index=["benchmark", "n", QUESTION_ID], columns="strategy", values="accuracy")
+    rows = []
+    for (bench, n), g in wide.groupby(level=["benchmark", "n"], sort=True):
+        if "average" not in g:
+            continue
+        for strategy in [s for s in strategies if s in g]:
+            d = (g[strategy] - g["average"]).dropna().to_numpy()
+            if not len(d):
+                continue
+            lo, hi = bootstrap_ci(d, n_boot=n_boot, seed=seed) if len(d) > 1 else (float("nan"), float("nan"))
+            rows.append({"benchmark": bench, "strategy": strategy, "n": int(n), "questions": len(d),
+                         "difference": float(d.mean()), "ci_low": float(lo), "ci_high": float(hi)})
+    return pd.DataFrame(rows, columns=BON_DIFFERENCES.column_names)
 
 
 def _subsets(n_drawn: int, n: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:

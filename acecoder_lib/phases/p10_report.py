@@ -307,7 +307,7 @@ def headline_metrics(run: str) -> dict:
 
     out: dict = {"run": run, "wall_seconds": None, "wall_span_seconds": None, "pairs": None,
                  "llm_synthesis_usable_share": None, "proxy_kept_share": None, "rm_heldout_sampled": None,
-                 "best_of_n": [], "rl": None, "difficulty_spearman": None, "missing": {}}
+                 "best_of_n": [], "best_of_n_vs_average": [], "rl": None, "difficulty_spearman": None, "missing": {}}
     missing = out["missing"]
     state_file = paths.run_dir(run, create=False) / "batch_state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
@@ -352,6 +352,12 @@ def headline_metrics(run: str) -> dict:
         out["best_of_n"] = [{"benchmark": str(r.benchmark), "strategy": str(r.strategy), "n": int(r.n),
                              "accuracy": float(r.accuracy), "ci_low": float(r.ci_low), "ci_high": float(r.ci_high)}
                             for r in results.itertuples()]
+    differences = _read(run, "07_differences")
+    if differences is not None:  # each selector minus the average pick, CI paired over questions
+        out["best_of_n_vs_average"] = [{"benchmark": str(r.benchmark), "strategy": str(r.strategy), "n": int(r.n),
+                                        "questions": int(r.questions), "difference": float(r.difference),
+                                        "ci_low": _finite(float(r.ci_low)), "ci_high": _finite(float(r.ci_high))}
+                                       for r in differences.itertuples()]
     steps, evals = _read(run, "08_rl_steps"), _read(run, "08_rl_eval")
     if steps is not None and evals is not None:
         first = steps["reward"].iloc[0]
@@ -456,6 +462,20 @@ def metrics_markdown(metrics: dict, n: int | None = None) -> str:
                 r = top[(top["benchmark"] == bench) & (top["strategy"] == strategy)]
                 cells.append("" if r.empty else f"{r['accuracy'].iloc[0]:.1%} [{r['ci_low'].iloc[0]:.1%}, "
                                                 f"{r['ci_high'].iloc[0]:.1%}]")
+            out.append(f"| {strategy} | " + " | ".join(cells) + " |")
+        out.append("")
+    diff = pd.DataFrame(metrics.get("best_of_n_vs_average") or [])
+    if len(diff) and len(bon):
+        top = diff[(diff["n"] == n) & diff["ci_low"].notna()]
+        benches = sorted(top["benchmark"].unique())
+        out += [f"Best-of-{n} minus the average pick, paired over questions, in points [95% CI]:", "",
+                "| strategy | " + " | ".join(benches) + " |", "|---|" + "---|" * len(benches)]
+        for strategy in [s for s in ("random", "reward_model", "test_majority") if s in set(top["strategy"])]:
+            cells = []
+            for bench in benches:
+                r = top[(top["benchmark"] == bench) & (top["strategy"] == strategy)]
+                d, lo, hi = (100 * r[k].iloc[0] for k in ("difference", "ci_low", "ci_high")) if len(r) else (0, 0, 0)
+                cells.append("" if r.empty else f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
             out.append(f"| {strategy} | " + " | ".join(cells) + " |")
         out.append("")
     if metrics.get("missing"):

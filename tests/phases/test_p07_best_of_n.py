@@ -194,6 +194,30 @@ def test_verdicts_compare_the_selectors_with_the_average_pick_at_the_largest_n()
     assert bestofn.verdicts(results.head(0)) == ["no Best-of-N results"]
 
 
+def test_paired_differences_pair_each_question_with_itself():
+    # 12 questions: on 4 the RM picks the one correct sample of 4, on 8 nobody could (no correct sample). Marginally
+    # the RM (1/3) and the average (1/12) have overlapping CIs; paired, the difference is 0.75 on every informative
+    # question and 0 elsewhere, so its CI stays above zero.
+    frames = [_table([1, 0, 0, 0], [0.9, 0.1, 0.2, 0.3], [[1], [0], [0], [0]], qid=f"s{i}") for i in range(4)]
+    frames += [_table([0, 0, 0, 0], [0.9, 0.1, 0.2, 0.3], [[]] * 4, qid=f"h{i}") for i in range(8)]
+    t = pd.concat(frames, ignore_index=True)
+    res = bestofn.evaluate(t, ns=[4], subsets=10).set_index("strategy")
+    assert res.loc["reward_model", "ci_low"] <= res.loc["average", "ci_high"]  # the marginal CIs overlap
+    d = bestofn.paired_differences(t, ns=[4], subsets=10).set_index("strategy")
+    assert list(bestofn.paired_differences(t, ns=[4]).columns) == schemas.BON_DIFFERENCES.column_names
+    assert d.loc["reward_model", "questions"] == 12 and d.loc["reward_model", "difference"] == pytest.approx(0.25)
+    assert d.loc["reward_model", "ci_low"] > 0
+    # test_majority has a pick only where some sample passes a generated test: the 4 informative questions
+    assert d.loc["test_majority", "questions"] == 4 and d.loc["test_majority", "difference"] == pytest.approx(0.75)
+    # a selector no better than the average: its paired CI holds zero
+    worse = pd.concat([_table([1, 0], [0.0, 1.0], [[]] * 2, qid="a"), _table([0, 1], [0.0, 1.0], [[]] * 2, qid="b")])
+    w = bestofn.paired_differences(worse, ns=[2]).set_index("strategy").loc["reward_model"]
+    assert w["difference"] == 0.0 and w["ci_low"] <= 0.0 <= w["ci_high"]
+    lines = bestofn.verdicts(bestofn.evaluate(t, ns=[4], subsets=10), differences=bestofn.paired_differences(t, [4]))
+    assert any(line.startswith("  paired, reward_model minus the average pick (12 questions) 25.0% [")
+               and line.endswith(": above zero (0.0%)") for line in lines), lines
+
+
 def test_plus_benchmarks_report_base_and_plus_apart(engine):
     """HumanEval+ from an evalplus-format file: tests from the canonical solution's outputs (base inputs first), a
     program passing base but not plus counts for '<name> (base)' only, and the problems carry the harness."""

@@ -443,3 +443,40 @@ def test_a_killed_two_process_launch_resumes_from_its_last_checkpoint(dataset, e
     assert marker["resumed_from_step"] == done[-1] and marker["processes"] == 2
     assert steps["step"].tolist() == list(range(1, done[-1] + 3))
     assert steps["generation_s"].notna().sum() == 2  # only the two steps after the checkpoint ran again
+
+
+# ------------------------------------------------------------------------------------------ stop at the code's end
+def test_code_end_tokens_are_the_fence_tokens_of_the_vocabulary(smollm2_dir, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    ids = rl.code_end_token_ids(tok)
+    assert ids and all("```" in tok.decode([i]) for i in ids)
+    # the closing fence of a completion, as the policy writes it, is one of them
+    completion = tok("    return a + b\n```\nThis function adds.", add_special_tokens=False)["input_ids"]
+    assert set(completion) & set(ids)
+    assert rl.code_end_token_ids(AutoTokenizer.from_pretrained(tiny_model_dir)) == []  # no fence token: no stop
+
+
+def test_generation_stops_at_the_closing_fence_and_keeps_eos(smollm2_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from acecoder_lib.llm import prompts
+
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    eos_before = model.generation_config.eos_token_id
+    added = rl.stop_at_code_end(model, tok)
+    eos = model.generation_config.eos_token_id
+    assert added and set(added) <= set(eos) and tok.eos_token_id in eos
+    assert set([eos_before] if isinstance(eos_before, int) else eos_before) <= set(eos)
+    assert rl.stop_at_code_end(model, tok) == [] and model.generation_config.eos_token_id == eos  # idempotent
+    text = tok.apply_chat_template(prompts.solve_messages("Write a function add(a, b) that returns a + b.",
+                                                          ["assert add(1, 2) == 3"], 1),
+                                   tokenize=False, continue_final_message=True)
+    ids = tok(text, return_tensors="pt", add_special_tokens=False)
+    out = model.generate(**ids, max_new_tokens=120, do_sample=False)[0, ids["input_ids"].shape[1]:]
+    completion = tok.decode(out, skip_special_tokens=True)
+    assert completion.rstrip().endswith("```") and completion.count("```") == 1, completion
+    assert len(out) < 120

@@ -35,6 +35,9 @@ def test_headline_metrics_keep_their_layout_on_a_partial_run(monkeypatch, tmp_pa
     results = pd.DataFrame({"benchmark": ["heldout"], "strategy": ["reward_model"], "n": [8], "questions": [1],
                             "accuracy": [1.0], "ci_low": [float("nan")], "ci_high": [float("nan")]})
     io.write_artifact("r", schemas.BON_RESULTS, results)
+    diffs = pd.DataFrame({"benchmark": ["heldout"], "strategy": ["reward_model"], "n": [8], "questions": [1],
+                          "difference": [0.5], "ci_low": [float("nan")], "ci_high": [float("nan")]})
+    io.write_artifact("r", schemas.BON_DIFFERENCES, diffs)
     scored = pd.DataFrame({"question_id": ["a", "b", "c"], "split": ["heldout", "heldout", "train"],
                            "kind": ["sampled"] * 3, "r_chosen": [1.0, 0.0, 1.0], "r_rejected": [0.0, 1.0, 0.0],
                            "chosen_pass_rate": [1.0] * 3, "rejected_pass_rate": [0.0] * 3,
@@ -52,6 +55,8 @@ def test_headline_metrics_keep_their_layout_on_a_partial_run(monkeypatch, tmp_pa
     assert metrics["rm_heldout_sampled"]["n"] == 2 and metrics["rm_heldout_sampled"]["accuracy"] == 0.5
     assert metrics["best_of_n"] == [{"benchmark": "heldout", "strategy": "reward_model", "n": 8, "accuracy": 1.0,
                                      "ci_low": None, "ci_high": None}]
+    assert metrics["best_of_n_vs_average"] == [{"benchmark": "heldout", "strategy": "reward_model", "n": 8,
+                                                "questions": 1, "difference": 0.5, "ci_low": None, "ci_high": None}]
     assert metrics["pairs"] is None and "phase 05" in metrics["missing"]["pairs"]
     assert metrics["rl"] is None and metrics["difficulty_spearman"] is None
 
