@@ -474,8 +474,11 @@ def metrics_markdown(metrics: dict, n: int | None = None) -> str:
             cells = []
             for bench in benches:
                 r = top[(top["benchmark"] == bench) & (top["strategy"] == strategy)]
-                d, lo, hi = (100 * r[k].iloc[0] for k in ("difference", "ci_low", "ci_high")) if len(r) else (0, 0, 0)
-                cells.append("" if r.empty else f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+                if r.empty:
+                    cells.append("")
+                    continue
+                d, lo, hi = (100 * r[k].iloc[0] for k in ("difference", "ci_low", "ci_high"))
+                cells.append(f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
             out.append(f"| {strategy} | " + " | ".join(cells) + " |")
         out.append("")
     if metrics.get("missing"):
