@@ -21,18 +21,26 @@ from .execution.engine import CALIBRATED_FACTOR, CALIBRATED_FLOOR_S, calibrated_
 from .llm import prompts
 
 PAPER_N, PAPER_TEMPERATURE, PAPER_TOP_P, PAPER_MAX_NEW_TOKENS = 16, 0.7, 1.0, 1024  # PAPER_FACTS S4
+CODE_END = "```"  # the fence that closes the prefilled code block: the first one a completion writes
 
 
 def sample_programs(questions: pd.DataFrame, backend, cache: CompletionCache, n: int = PAPER_N,
                     temperature: float = PAPER_TEMPERATURE, top_p: float = PAPER_TOP_P,
                     max_new_tokens: int = PAPER_MAX_NEW_TOKENS, seed: int = 0, n_tests_shown: int = 2,
                     batch_size: int = 4, namespace: str | None = None, progress=None,
-                    messages: list | None = None, prefill: str = prompts.SOLVE_PREFILL) -> pd.DataFrame:
+                    messages: list | None = None, prefill: str = prompts.SOLVE_PREFILL,
+                    stop_at_code_end: bool = False) -> pd.DataFrame:
     """``n`` completions per question (one cached prompt each, so a rerun resumes at the first unfinished
     question), with the extracted program and, where the backend failed or nothing could be extracted, the
     ``reason`` and ``first_error``; one row per (question, sample). ``messages`` (one chat per question)
     replaces the paper's solve prompt, e.g. ``prompts.eval_messages`` for HumanEval; ``prefill`` is what the
-    assistant turn was prefilled with (prepended to each completion before code extraction)."""
+    assistant turn was prefilled with (prepended to each completion before code extraction).
+
+    ``stop_at_code_end``: each completion ends at the fence closing the prefilled code block (``CODE_END``, kept in
+    the text), not at EOS or ``max_new_tokens``. What follows that fence (an explanation, example output, a second
+    version) is not generated. The program then comes from that first block alone: where the model wrote a revised
+    block after it, extraction would have taken the revision (on the 2026-12-07 default run's phase 04 samples 94 of
+    1,280 programs differ), so this is a change of method, off in the paper profile."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if messages is None:
@@ -41,9 +49,11 @@ def sample_programs(questions: pd.DataFrame, backend, cache: CompletionCache, n:
     elif len(messages) != len(questions):
         raise ValueError(f"{len(messages)} message lists for {len(questions)} questions")
     failures: dict[int, str] = {}
+    # only when asked, so the cache keys of runs without it are unchanged
+    end = dict(stop=[CODE_END], keep_stop=True) if stop_at_code_end else {}
     outs = cached_generate(backend, messages, cache, namespace=namespace or backend.namespace,
                            batch_size=batch_size, progress=progress, failures=failures, n=n,
-                           temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+                           temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, **end)
     rows = []
     for i, (q, completions) in enumerate(zip(questions.itertuples(), outs)):
         for k, text in enumerate(completions):
@@ -188,10 +198,11 @@ def messages_for(problems: pd.DataFrame) -> list[list[dict]]:
 
 
 def greedy(problems: pd.DataFrame, backend, cache, max_new_tokens: int = 512, batch_size: int = 4,
-           namespace: str | None = None) -> pd.DataFrame:
-    """One temperature-0 program per problem (rows as ``sampling.sample_programs``)."""
+           namespace: str | None = None, stop_at_code_end: bool = False) -> pd.DataFrame:
+    """One temperature-0 program per problem (rows as ``sample_programs``, whose ``stop_at_code_end`` this passes)."""
     return sample_programs(problems, backend, cache, n=1, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens,
-                           batch_size=batch_size, namespace=namespace, messages=messages_for(problems))
+                           batch_size=batch_size, namespace=namespace, messages=messages_for(problems),
+                           stop_at_code_end=stop_at_code_end)
 
 
 def generate_tests(problems: pd.DataFrame, backend, cache, n_tests: int = 5, max_new_tokens: int = 256,

@@ -7,7 +7,8 @@
 
 ``--workload RUN`` takes phase 04's own prompts from ``runs/RUN`` (the paper's solve prompt + prefill for its
 sampled questions, in order) instead of the built-in tasks. A backend may carry settings in brackets:
-``call=K`` sends K prompts per generate call (phase 04 sends ``BATCH_SIZE``, default ``--call``), anything else is
+``call=K`` sends K prompts per generate call (phase 04 sends ``BATCH_SIZE``, default ``--call``), ``stop=S`` ends
+each sample at the string S (stop=``` ends it at the fence closing the prefilled code block), anything else is
 passed to the backend's constructor (vLLM engine arguments such as ``dtype``, ``max_num_seqs``,
 ``max_num_batched_tokens``, ``enable_prefix_caching``; ``n_threads`` for llamacpp); values are Python literals.
 The last column compares tokens/s with the compute bound: ``--peak-gflops`` (default 190: two Zen 4 cores at fp32,
@@ -91,6 +92,7 @@ def bench(spec: str, args, prompts) -> dict:
     """Build one backend, warm it up, time the workload; a row of the results table."""
     kind, kw = parse_backend(spec)
     call = int(kw.pop("call", args.call or len(prompts)))
+    stop = kw.pop("stop", None)  # e.g. vllm[stop=```]: end each sample at the closing fence of the prefilled block
     proc = None
     t0 = time.perf_counter()
     try:
@@ -101,7 +103,8 @@ def bench(spec: str, args, prompts) -> dict:
             kw = dict(dict(base_url=url, concurrency=args.concurrency), **kw)
         backend = make_backend(kind, args.model, **kw)
         load_s = time.perf_counter() - t0
-        gen = dict(n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
+        gen = dict(n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                   stop=[stop] if isinstance(stop, str) else stop)
         backend.generate(prompts[:2], seed=123, **dict(gen, max_new_tokens=8))  # warm-up (first-call costs)
         tokens = seqs = 0
         seconds = 0.0

@@ -55,10 +55,13 @@ class Usage:
 
 @dataclass
 class Completion:
-    """One sampled continuation: its text, generated token count and why it ended ("stop" or "length")."""
+    """One sampled continuation: its text, generated token count, why it ended ("stop" or "length") and, where the
+    backend can tell, the stop string that ended it (``text`` never holds it; ``generate(keep_stop=True)`` puts it
+    back)."""
     text: str
     tokens: int
     finish_reason: str
+    stop_string: str | None = None
 
 
 def split_prefill(prompt, prefill: str | None) -> tuple[object, str]:
@@ -72,10 +75,21 @@ def split_prefill(prompt, prefill: str | None) -> tuple[object, str]:
     return list(prompt), prefill or ""
 
 
-def _truncate_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
-    """Cut ``text`` before the first stop string (OpenAI semantics: the stop string is not returned)."""
-    cut = min((i for i in (text.find(s) for s in stop or []) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
+def _truncate_at_stop(text: str, stop: list[str] | None) -> tuple[str, str | None]:
+    """(``text`` cut before the first stop string, that string or None): OpenAI semantics, the stop string is not
+    part of the text."""
+    hits = [(i, s) for s in stop or [] if (i := text.find(s)) >= 0]
+    if not hits:
+        return text, None
+    cut, first = min(hits, key=lambda h: (h[0], -len(h[1])))
+    return text[:cut], first
+
+
+def _vllm_completion(c) -> Completion:
+    """A vLLM ``CompletionOutput`` as a ``Completion`` (its ``stop_reason`` is the stop string, a stop token id or
+    None for EOS)."""
+    return Completion(c.text, len(c.token_ids), "length" if c.finish_reason == "length" else "stop",
+                      c.stop_reason if isinstance(c.stop_reason, str) else None)
 
 
 def _check_prompts(prompts) -> None:
@@ -111,12 +125,16 @@ class GenerationBackend:
 
     def generate(self, prompts, n: int = 1, temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 256,
                  seed: int | None = 0, stop: list[str] | None = None, prefill: str | None = None,
-                 json_schema: dict | None = None) -> list[list[str]]:
+                 json_schema: dict | None = None, keep_stop: bool = False) -> list[list[str]]:
         """One list of ``n`` completion strings per prompt. ``json_schema``: decode only text that parses as JSON
-        of that schema (vllm and openai backends; the others raise ``BackendError``)."""
-        return [[c.text for c in row] for row in self.generate_detailed(
-            prompts, n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, stop=stop,
-            prefill=prefill, json_schema=json_schema)]
+        of that schema (vllm and openai backends; the others raise ``BackendError``). ``stop`` strings end a
+        completion and are cut from it (OpenAI semantics); with ``keep_stop`` the one that ended it is appended again,
+        where the backend can tell which one did (transformers, vllm, and vLLM's OpenAI server, which reports
+        ``stop_reason``; llamacpp and other OpenAI servers give the text without it)."""
+        return [[c.text + (c.stop_string or "") if keep_stop else c.text for c in row]
+                for row in self.generate_detailed(prompts, n=n, temperature=temperature, top_p=top_p,
+                                                  max_new_tokens=max_new_tokens, seed=seed, stop=stop,
+                                                  prefill=prefill, json_schema=json_schema)]
 
     def generate_detailed(self, prompts, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
                           max_new_tokens: int = 256, seed: int | None = 0, stop: list[str] | None = None,
@@ -254,8 +272,8 @@ class TransformersBackend(_LocalTokenizerMixin, GenerationBackend):
                 count = next((j for j, t in enumerate(seq) if t in self._end_ids), len(seq))
                 text, stopped = _truncate_at_stop(
                     self.tokenizer.decode(seq[:count], skip_special_tokens=True), stop)
-                ended = stopped or count < len(seq) or count < max_new_tokens
-                results[idx[row // k]].append(Completion(text, count, "stop" if ended else "length"))
+                ended = stopped is not None or count < len(seq) or count < max_new_tokens
+                results[idx[row // k]].append(Completion(text, count, "stop" if ended else "length", stopped))
                 usage.completion_tokens += count
                 usage.sequences += 1
         if greedy and n > 1:
@@ -336,8 +354,7 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
             rows = self._generate_seeded_cpu(ids, params)
         else:
             outs = self.llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=self.progress)
-            rows = [[Completion(c.text, len(c.token_ids), "length" if c.finish_reason == "length" else "stop")
-                     for c in o.outputs] for o in outs]
+            rows = [[_vllm_completion(c) for c in o.outputs] for o in outs]
         results = []
         for row in rows:
             usage.completion_tokens += sum(c.tokens for c in row)
@@ -369,9 +386,7 @@ class VLLMBackend(_LocalTokenizerMixin, GenerationBackend):
                 outs = self.llm.generate([{"prompt_token_ids": ids[gi]} for gi, _ in group], one,
                                          use_tqdm=self.progress)
                 for (gi, gj), o in zip(group, outs):
-                    c = o.outputs[0]
-                    rows[gi][gj] = Completion(c.text, len(c.token_ids),
-                                              "length" if c.finish_reason == "length" else "stop")
+                    rows[gi][gj] = _vllm_completion(o.outputs[0])
                 group, used = [], 0
             if pos < len(reqs):
                 group.append((i, j))
@@ -551,7 +566,8 @@ class OpenAIBackend(GenerationBackend):
         strip = ""
         if isinstance(prompt, str):
             data = self._post("completions", dict(body, prompt=prompt + prefill))
-            texts = [(c.get("text") or "", c.get("finish_reason")) for c in sorted(data["choices"], key=_index)]
+            texts = [(c.get("text") or "", c.get("finish_reason"), c.get("stop_reason"))
+                     for c in sorted(data["choices"], key=_index)]
         else:
             messages = [dict(role=m["role"], content=m["content"]) for m in prompt]
             if prefill and self.prefill_mode == "continue":
@@ -561,15 +577,16 @@ class OpenAIBackend(GenerationBackend):
                 messages[-1]["content"] += f"\n\nStart your answer with exactly this text:\n{prefill}"
                 strip = prefill
             data = self._post("chat/completions", dict(body, messages=messages))
-            texts = [((c.get("message") or {}).get("content") or "", c.get("finish_reason"))
+            texts = [((c.get("message") or {}).get("content") or "", c.get("finish_reason"), c.get("stop_reason"))
                      for c in sorted(data["choices"], key=_index)]
         usage = data.get("usage") or {}
         per = usage.get("completion_tokens", 0) // max(1, len(texts))  # the API reports totals, not per choice
         row = []
-        for text, reason in texts:
+        for text, reason, stop_reason in texts:  # stop_reason: vLLM's server names the stop string that ended it
             if strip and text.lstrip().startswith(strip):
                 text = text.lstrip()[len(strip):]
-            row.append(Completion(text, per, "length" if reason == "length" else "stop"))
+            row.append(Completion(text, per, "length" if reason == "length" else "stop",
+                                  stop_reason if isinstance(stop_reason, str) else None))
         return row, usage
 
     def _generate(self, pairs, n, temperature, top_p, max_new_tokens, seed, stop, json_schema=None):

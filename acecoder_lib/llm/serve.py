@@ -6,7 +6,8 @@ Serves ``GET /health`` (200 while the server runs; its JSON counts the requests 
 ``GET /v1/models`` and ``GET /v1/models/{id}``, ``POST /v1/chat/completions`` and ``POST /v1/completions`` with n,
 temperature, top_p, max_tokens (default 16), seed, stop and stream. Like vLLM's server it accepts
 ``continue_final_message`` / ``add_generation_prompt`` so a chat ending in an assistant message is continued (the
-paper's prefill); message content may be a string or a list of ``{"type": "text"}`` parts. Errors come in OpenAI's
+paper's prefill); message content may be a string or a list of ``{"type": "text"}`` parts. A non-streamed choice
+carries vLLM's ``stop_reason`` too (the stop string that ended it, else null). Errors come in OpenAI's
 shape ``{"error": {"message", "type", "param", "code"}}``: 404 for a model this server does not serve, 400 for a bad
 body, so the official ``openai`` client raises ``NotFoundError`` / ``BadRequestError``. Binds to 127.0.0.1 unless
 ``--host`` says otherwise: the server runs no authentication.
@@ -379,7 +380,8 @@ def build_app(backend: TransformersBackend, served_name: str):
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                 "model": served_name, "usage": usage_json(u),
                 "choices": [{"index": i, "message": {"role": "assistant", "content": c.text},
-                             "finish_reason": c.finish_reason} for i, c in enumerate(row)]}
+                             "finish_reason": c.finish_reason, "stop_reason": c.stop_string}
+                            for i, c in enumerate(row)]}
 
     @app.post("/v1/completions")
     async def completions(request: Request):
@@ -396,8 +398,8 @@ def build_app(backend: TransformersBackend, served_name: str):
         row, u = await in_turn(generate, prompt, params)
         return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
                 "model": served_name, "usage": usage_json(u),
-                "choices": [{"index": i, "text": c.text, "finish_reason": c.finish_reason}
-                            for i, c in enumerate(row)]}
+                "choices": [{"index": i, "text": c.text, "finish_reason": c.finish_reason,
+                             "stop_reason": c.stop_string} for i, c in enumerate(row)]}
 
     return app
 

@@ -185,9 +185,11 @@ def with_time_limits(problems: pd.DataFrame, engine, mode: str = "calibrated", f
 
 def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4,
                   temperature: float = PAPER_TEMPERATURE, top_p: float = 1.0, max_new_tokens: int = 512, seed: int = 0,
-                  batch_size: int = 4, namespace: str | None = None, progress=None) -> pd.DataFrame:
+                  batch_size: int = 4, namespace: str | None = None, progress=None,
+                  stop_at_code_end: bool = False) -> pd.DataFrame:
     """``n`` samples per problem drawn in blocks of ``block`` (block b uses seed + b and is cached on its own), so
-    asking for a larger ``n`` later reuses the blocks already drawn. Rows as ``sampling.sample_programs``."""
+    asking for a larger ``n`` later reuses the blocks already drawn. Rows as ``solutions.sample_programs`` (whose
+    ``stop_at_code_end`` this passes)."""
     if n < 1 or block < 1:
         raise ValueError(f"n and block must be >= 1, got n={n}, block={block}")
     messages = messages_for(problems)
@@ -195,7 +197,8 @@ def sample_blocks(problems: pd.DataFrame, backend, cache, n: int, block: int = 4
     for b in range((n + block - 1) // block):
         part = sample_programs(problems, backend, cache, n=block, temperature=temperature, top_p=top_p,
                                max_new_tokens=max_new_tokens, seed=seed + b, batch_size=batch_size,
-                               namespace=namespace, progress=progress, messages=messages)
+                               namespace=namespace, progress=progress, messages=messages,
+                               stop_at_code_end=stop_at_code_end)
         frames.append(part.assign(sample=part["sample"] + b * block))
     out = pd.concat(frames, ignore_index=True)
     return out[out["sample"] < n].sort_values([QUESTION_ID, "sample"], kind="stable").reset_index(drop=True)

@@ -635,10 +635,11 @@ def policy_stamp(folder: str | Path) -> str:
 
 
 def evaluate_policies(policies: dict[str, str], problems: pd.DataFrame, engine, cache, backend: str = "transformers",
-                      max_new_tokens: int = 512) -> pd.DataFrame:
+                      max_new_tokens: int = 512, stop_at_code_end: bool = False) -> pd.DataFrame:
     """``08_rl_eval``: one greedy program per problem from each policy ({name: model folder}), run against the
     problem's tests (under its ``time_limits`` column, phase 07's calibrated limits, where it has one); ``correct``
-    means every test passed."""
+    means every test passed. ``stop_at_code_end``: each program ends at the fence closing its code block
+    (``solutions.sample_programs``), as the RL completions do with ``RLConfig.stop_at_code_end``."""
     from ..llm.generation import make_backend
     from ..solutions import execute_samples, greedy
 
@@ -649,7 +650,7 @@ def evaluate_policies(policies: dict[str, str], problems: pd.DataFrame, engine, 
         policy = make_backend(backend, folder)
         try:
             drawn = greedy(problems, policy, cache, max_new_tokens=max_new_tokens,
-                           namespace=f"{backend}:{name}:{policy_stamp(folder)}")
+                           namespace=f"{backend}:{name}:{policy_stamp(folder)}", stop_at_code_end=stop_at_code_end)
         finally:
             policy.close()
         done = execute_samples(drawn, problems, engine, time_limits=limits)

@@ -75,6 +75,18 @@ def test_smollm2_prefill_continues_the_assistant_turn(smollm2_backend):
     # the same prefill through prefill= on the plain question gives the same tokens
     same = smollm2_backend.generate([msgs[:-1]], prefill=SOLVE_PREFILL, max_new_tokens=60, stop=["```"])
     assert same[0][0] == row[0].text
+    # the stop string that ended it is known, and keep_stop puts it back
+    assert row[0].stop_string == "```"
+    assert smollm2_backend.generate([msgs], max_new_tokens=60, stop=["```"], keep_stop=True) == [[row[0].text + "```"]]
+
+
+def test_truncate_at_stop_cuts_at_the_earliest_stop_string():
+    from acecoder_lib.llm.generation import _truncate_at_stop
+
+    assert _truncate_at_stop("a = 1\n```\nmore", ["\n\n", "```"]) == ("a = 1\n", "```")
+    assert _truncate_at_stop("x```y", ["``", "```"]) == ("x", "```")  # same place: the longer one is what was hit
+    assert _truncate_at_stop("no stop here", ["```"]) == ("no stop here", None)
+    assert _truncate_at_stop("text", None) == ("text", None)
 
 
 def test_smollm2_sampling_n_and_seed(smollm2_backend):
@@ -180,6 +192,16 @@ def test_vllm_backend_greedy_seed_and_n(vllm_backend, smollm2_backend):
     assert long_ones and not long_ones & set(vllm_backend.generate([story], seed=6, **kw)[0])
 
 
+@pytest.mark.vllm
+def test_vllm_stop_string_is_reported_and_kept_on_request(vllm_backend):
+    msgs = solve_messages("Write a function add(a, b) that returns a + b.", ["assert add(1, 2) == 3"])
+    (row,) = vllm_backend.generate_detailed([msgs], max_new_tokens=80, stop=["```"])
+    assert "def add" in row[0].text and "```" not in row[0].text
+    assert row[0].finish_reason == "stop" and row[0].stop_string == "```"
+    kept = vllm_backend.generate([msgs], max_new_tokens=80, stop=["```"], keep_stop=True)
+    assert kept == [[row[0].text + "```"]]
+
+
 # -------------------------------------------------------------------- OpenAI client against a real server
 def test_openai_backend_against_serve(serve_url, smollm2_backend):
     client = make_backend("openai", "smollm2-135m-instruct", base_url=serve_url, concurrency=2)
@@ -192,6 +214,10 @@ def test_openai_backend_against_serve(serve_url, smollm2_backend):
     msgs = solve_messages("Write a function add(a, b) that returns a + b.", ["assert add(1, 2) == 3"])
     pre = client.generate([msgs], max_new_tokens=60, stop=["```"])
     assert pre == smollm2_backend.generate([msgs], max_new_tokens=60, stop=["```"])
+    # the server reports which stop string ended a choice (vLLM's stop_reason), so keep_stop works through it
+    kept = client.generate([msgs], max_new_tokens=60, stop=["```"], keep_stop=True)
+    assert kept == [[pre[0][0] + "```"]] == smollm2_backend.generate([msgs], max_new_tokens=60, stop=["```"],
+                                                                     keep_stop=True)
 
 
 def test_serve_rejects_bad_requests(serve_url):

@@ -62,6 +62,41 @@ def test_sample_execute_summarise(engine, tmp_path):
     assert policy.prompts == 2 and again["completion"].tolist() == samples["completion"].tolist()
 
 
+class RevisingPolicy:
+    """Answers a first block, then a revised one, honouring stop / keep_stop as the real backends do."""
+
+    namespace = "scripted:revising"
+    ANSWER = ("\ndef add(a, b):\n    return a * b\n```\nOops, that multiplies. Fixed:\n```python\n"
+              "def add(a, b):\n    return a + b\n```\nDone.")
+
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, prompts, n=1, **kw):
+        self.calls.append(kw)
+        text = self.ANSWER
+        for s in kw.get("stop") or []:
+            if s in text:
+                text = text[:text.index(s)] + (s if kw.get("keep_stop") else "")
+        return [[text] * n for _ in prompts]
+
+
+def test_stop_at_code_end_takes_the_first_block_and_leaves_other_runs_cache_keys_alone(tmp_path):
+    policy = RevisingPolicy()
+    whole = solutions.sample_programs(QUESTIONS.head(1), policy, CompletionCache(tmp_path / "a.jsonl"), n=1)
+    assert "stop" not in policy.calls[0] and "keep_stop" not in policy.calls[0]  # not asked: not passed
+    assert "return a + b" in whole["program"][0]  # the extractor prefers the later, revised block
+    first = solutions.sample_programs(QUESTIONS.head(1), policy, CompletionCache(tmp_path / "b.jsonl"), n=1,
+                                      stop_at_code_end=True)
+    assert policy.calls[1]["stop"] == [solutions.CODE_END] and policy.calls[1]["keep_stop"] is True
+    assert first["completion"][0] == "\ndef add(a, b):\n    return a * b\n```"  # nothing after the closing fence
+    assert first["program"][0].endswith("return a * b") and first["extraction"][0] == "ok"
+    # the cache key differs, so a run that switches it on does not reuse completions sampled to EOS
+    again = solutions.sample_programs(QUESTIONS.head(1), policy, CompletionCache(tmp_path / "a.jsonl"), n=1,
+                                      stop_at_code_end=True)
+    assert len(policy.calls) == 3 and again["program"][0] == first["program"][0]
+
+
 def test_bad_input_is_a_clear_error(engine, tmp_path):
     with pytest.raises(ValueError, match="n must be"):
         solutions.sample_programs(QUESTIONS, ScriptedPolicy(), CompletionCache(tmp_path / "c.jsonl"), n=0)
