@@ -92,6 +92,35 @@ def slope_ci(x, y, alpha: float = 0.05) -> tuple[float | None, float | None, flo
     return float(fit.slope), float(fit.slope - half), float(fit.slope + half)
 
 
+def trend_residual_sd(x, y) -> float:
+    """Standard deviation of ``y`` around its least-squares line on ``x`` (n - 2 degrees of freedom); NaN under 3
+    finite points: the step-to-step noise of a training curve once its trend is taken out."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or np.ptp(x) == 0:
+        return float("nan")
+    fit = np.polyfit(x, y, 1)
+    return float(np.sqrt(np.sum((y - np.polyval(fit, x)) ** 2) / (len(x) - 2)))
+
+
+def steps_to_detect(sd: float, slope: float, alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """The fewest equally spaced steps T at which a true slope ``slope`` per step, under step-to-step noise of
+    standard deviation ``sd`` around the trend, gives a least-squares slope whose two-sided (1 - alpha) interval
+    excludes 0 with probability ``power`` (normal approximation: the slope's standard error over T steps is
+    sd * sqrt(12 / (T (T^2 - 1))), so T (T^2 - 1) >= 12 ((z_alpha + z_power) sd / slope)^2). None for a slope <= 0
+    or no noise estimate."""
+    from scipy import stats
+
+    if not slope > 0 or not sd == sd or sd < 0:
+        return None
+    need = 12 * ((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * sd / slope) ** 2
+    t = max(3, int(round(need ** (1 / 3))) - 1)
+    while t * (t * t - 1) < need:
+        t += 1
+    return t
+
+
 def verdict(label: str, value, low, high, reference: float, reference_name: str, percent: bool = True) -> str:
     """One sentence from the numbers: the estimate, its 95% CI, and where the CI lies against ``reference``, e.g.
     "held-out accuracy 53.6% [35.7%, 71.4%]: not distinguishable from chance (50.0%)". What a notebook's "What we

@@ -327,6 +327,39 @@ def reward_trend(steps: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def detection_budget(steps: pd.DataFrame, slopes=(0.005, 0.01, 0.02), groups=(1,), rewards=("rule",),
+                     alpha: float = 0.05, power: float = 0.8) -> pd.DataFrame:
+    """What a run would need for its training-reward trend to show: per reward type in ``rewards`` (the rule reward's
+    0-1 scale by default: hypothesised slopes in RM-score units would mean nothing), each hypothesised slope (reward
+    per step) and number of question groups per step, the steps and hours at which the slope's CI excludes 0 with
+    probability ``power`` (``core.metrics.steps_to_detect``).
+
+    Extrapolated from this run: the noise is the residual standard deviation of its training reward around its own
+    least-squares trend (with one group a step it is mostly which question was drawn), divided by sqrt(groups) for
+    several independent groups a step; the time is the run's mean step time x groups (a step's generation and
+    optimisation grow with its completions). Only the run's own group count is measured; for others the same slope
+    per step is assumed, although more groups a step also give each step more signal. The slopes are hypotheses,
+    not estimates: this run's own slope is in ``reward_trend``."""
+    from ..core.metrics import steps_to_detect, trend_residual_sd
+
+    rows = []
+    for reward, g in steps.groupby("reward", sort=False):
+        if reward not in rewards:
+            continue
+        rolled = g.dropna(subset=["train_reward"])
+        if len(rolled) < 3:
+            continue
+        sd = trend_residual_sd(rolled["step"], rolled["train_reward"])
+        step_s = float(rolled["step_s"].mean()) if "step_s" in rolled else float("nan")
+        for k in groups:
+            for b in slopes:
+                t = steps_to_detect(sd / np.sqrt(k), b, alpha=alpha, power=power)
+                rows.append({"reward": reward, "slope_per_step": b, "groups_per_step": k, "residual_sd": sd,
+                             "steps_needed": t, "hours": t * step_s * k / 3600 if t else float("nan")})
+    return pd.DataFrame(rows, columns=["reward", "slope_per_step", "groups_per_step", "residual_sd", "steps_needed",
+                                       "hours"])
+
+
 def steps_frame(reward: str, log_history: list[dict], timing: list[dict], reward_names: list[str],
                 group_variance: bool = True) -> pd.DataFrame:
     """``08_rl_steps`` rows from trl's log history (one entry per step at logging_steps=1) and the timer. A step

@@ -20,6 +20,8 @@ from ..core import io
 from ..core.schemas import REPORT
 
 # PAPER_FACTS.md, by section. Percentages.
+RL_DETECT_SLOPE = 0.01  # the hypothesised training-reward rise per step metrics.json extrapolates for (notebook 08)
+
 PAPER = {
     "table1": {"before_questions": 124_006, "before_tests": 18.27, "after_questions": 89_422, "after_tests": 15.56},
     "pairs": {"pairs": 307_509, "questions_with_pairs": 46_618, "fraction_with_pairs": 0.3734},
@@ -302,7 +304,7 @@ def headline_metrics(run: str) -> dict:
 
     from ..analysis import pair_accuracy
     from ..core import paths
-    from ..core.metrics import slope_ci
+    from ..core.metrics import slope_ci, steps_to_detect, trend_residual_sd
     from ..core.splits import is_usable
 
     out: dict = {"run": run, "wall_seconds": None, "wall_span_seconds": None, "pairs": None,
@@ -368,11 +370,17 @@ def headline_metrics(run: str) -> dict:
         after = held[held["policy"] == f"rl-{first}"]["correct"]
         share = mine["nonzero_advantage_share"] if "nonzero_advantage_share" in mine else pd.Series(dtype=float)
         share = share.dropna()
+        # the extrapolation of notebook 08 (p08.detection_budget) for one hypothesised slope: how many steps of this
+        # run's noise and step time a rise of 0.01 per step would need to show (95% CI above 0 in 80% of runs)
+        needed = steps_to_detect(trend_residual_sd(mine["step"], mine["train_reward"]), RL_DETECT_SLOPE)
+        step_s = float(mine["step_s"].mean()) if "step_s" in mine and mine["step_s"].notna().any() else None
         out["rl"] = {"reward": str(first), "steps": int(len(mine)),
                      "nonzero_advantage_share": float(share.mean()) if len(share) else None,
                      "reward_slope": slope, "reward_slope_ci_low": lo, "reward_slope_ci_high": hi,
                      "heldout_questions": int(len(before)), "heldout_before": _share(before.astype(float)),
-                     "heldout_after": _share(after.astype(float))}
+                     "heldout_after": _share(after.astype(float)),
+                     "detect_slope": RL_DETECT_SLOPE, "steps_to_detect": needed,
+                     "hours_to_detect": needed * step_s / 3600 if needed and step_s else None}
         if not len(share):
             missing["rl.nonzero_advantage_share"] = "trl logged no frac_reward_zero_std for these steps"
     difficulty = _read(run, "09_difficulty")
@@ -442,6 +450,10 @@ def metrics_markdown(metrics: dict, n: int | None = None) -> str:
         ("RL: training-reward slope per step [95% CI]",
          "n/a" if slope is None else f"{slope:+.3f} [{rl.get('reward_slope_ci_low'):+.3f}, "
                                      f"{rl.get('reward_slope_ci_high'):+.3f}]"),
+        *([(f"RL: steps a slope of {rl['detect_slope']:+.2f}/step would need to show, at this run's noise",
+            f"{rl['steps_to_detect']} (~{rl['hours_to_detect']:.1f} h at its step time)"
+            if rl.get("hours_to_detect") is not None else str(rl["steps_to_detect"]))]
+          if rl.get("steps_to_detect") is not None else []),
         ("RL: greedy pass@1 on the held-out questions, before -> after",
          "n/a" if rl.get("heldout_before") is None else
          f"{rl['heldout_before']:.1%} -> {rl['heldout_after']:.1%} ({rl.get('heldout_questions')} questions)"),

@@ -1,4 +1,5 @@
-"""pass@k against exact values and brute-force enumeration; bootstrap intervals."""
+"""pass@k against exact values and brute-force enumeration; bootstrap intervals; a training curve's trend noise and
+the steps a slope needs to show."""
 from __future__ import annotations
 
 from itertools import combinations
@@ -7,7 +8,14 @@ from math import comb
 import numpy as np
 import pytest
 
-from acecoder_lib.core.metrics import bootstrap_ci, pass_at_k, pass_at_k_array
+from acecoder_lib.core.metrics import (
+    bootstrap_ci,
+    pass_at_k,
+    pass_at_k_array,
+    slope_ci,
+    steps_to_detect,
+    trend_residual_sd,
+)
 
 
 def brute_force(n: int, c: int, k: int) -> float:
@@ -103,3 +111,22 @@ def test_verdict_says_where_the_interval_lies():
         "slope -0.0460 [-0.1340, +0.0410]: not distinguishable from no trend (+0.0000)"
     assert verdict("slope", 0.1, None, None, 0.0, "no trend", percent=False).endswith("too few points)")
     assert verdict("acc", float("nan"), 0, 1, 0.5, "chance") == "acc: not measured"
+
+
+def test_steps_to_detect_gives_the_power_it_promises():
+    assert steps_to_detect(0.2, 0.02) == 22  # T (T^2 - 1) >= 12 (2.80 x 0.2 / 0.02)^2 = 9,419: 21 -> 9,240, 22
+    assert steps_to_detect(0.2, 0.0) is None and steps_to_detect(float("nan"), 0.01) is None
+    assert steps_to_detect(0.1, 0.02) < steps_to_detect(0.2, 0.02) < steps_to_detect(0.2, 0.01)
+    # simulated runs of that length: the slope's 95% t-interval is above 0 in about 80% of them
+    rng = np.random.default_rng(0)
+    t = np.arange(1, 23)
+    hits = [slope_ci(t, 0.02 * t + rng.normal(0, 0.2, len(t)))[1] > 0 for _ in range(2000)]
+    assert 0.72 < np.mean(hits) < 0.86
+
+
+def test_trend_residual_sd_takes_the_trend_out():
+    t = np.arange(1, 9)
+    noise = np.array([0.1, -0.1, -0.1, 0.1] * 2)  # uncorrelated with t
+    assert trend_residual_sd(t, 0.05 * t + noise) == pytest.approx((8 * 0.01 / 6) ** 0.5)
+    assert trend_residual_sd(t, 0.05 * t) == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(trend_residual_sd([1, 2], [0.1, 0.2]))

@@ -228,6 +228,21 @@ def test_steps_record_the_share_of_groups_with_reward_variance_and_the_trend():
     assert short["reward_slope"] is None or short["reward_slope"] != short["reward_slope"]
 
 
+def test_detection_budget_extrapolates_from_the_run_noise_and_step_time():
+    from acecoder_lib.core.metrics import steps_to_detect
+
+    noise = [0.1, -0.1, -0.1, 0.1] * 2  # uncorrelated with the step: residuals of a flat fit, sd sqrt(8 x 0.01 / 6)
+    steps = pd.DataFrame({"reward": "rule", "step": range(1, 9), "train_reward": [0.4 + e for e in noise],
+                          "step_s": 30.0})
+    budget = rl.detection_budget(steps, slopes=(0.01,), groups=(1, 4))
+    sd = (8 * 0.01 / 6) ** 0.5
+    assert budget["residual_sd"].tolist() == pytest.approx([sd, sd], rel=0.02)
+    one, four = budget["steps_needed"].tolist()
+    assert one == steps_to_detect(sd, 0.01) and four == steps_to_detect(sd / 2, 0.01) and four < one
+    assert budget["hours"].tolist() == pytest.approx([one * 30 / 3600, four * 4 * 30 / 3600])
+    assert rl.detection_budget(steps.head(2)).empty  # under 3 steps: no noise estimate
+
+
 def test_before_after_ci_pairs_the_problems():
     from acecoder_lib import analysis
 

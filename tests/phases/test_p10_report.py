@@ -61,6 +61,30 @@ def test_headline_metrics_keep_their_layout_on_a_partial_run(monkeypatch, tmp_pa
     assert metrics["rl"] is None and metrics["difficulty_spearman"] is None
 
 
+def test_headline_rl_metrics_carry_the_trend_and_the_steps_a_slope_would_need(monkeypatch, tmp_path):
+    from acecoder_lib.core.metrics import steps_to_detect, trend_residual_sd
+
+    monkeypatch.setenv("ACECODER_RUNS_DIR", str(tmp_path))
+    reward = [0.5, 0.375, 0.25, 0.625, 0.5, 0.375]
+    steps = pd.DataFrame({c: [float("nan")] * 6 for c in schemas.RL_STEPS.column_names})
+    steps = steps.assign(reward="rule", step=range(1, 7), train_reward=reward, step_s=36.0,
+                         nonzero_advantage_share=[1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
+    io.write_artifact("r", schemas.RL_STEPS, steps)
+    evals = pd.DataFrame({"policy": ["base", "base", "rl-rule", "rl-rule"], "question_id": ["a", "b"] * 2,
+                          "benchmark": "heldout", "correct": [False, True, True, True], "pass_rate": [0.0, 1, 1, 1],
+                          "extraction": "ok"})
+    io.write_artifact("r", schemas.RL_EVAL, evals)
+    rl = report.headline_metrics("r")["rl"]
+    assert rl["steps"] == 6 and rl["nonzero_advantage_share"] == pytest.approx(5 / 6)
+    assert rl["heldout_before"] == 0.5 and rl["heldout_after"] == 1.0 and rl["heldout_questions"] == 2
+    assert rl["reward_slope_ci_low"] < rl["reward_slope"] < rl["reward_slope_ci_high"]
+    needed = steps_to_detect(trend_residual_sd(range(1, 7), reward), 0.01)
+    assert rl["detect_slope"] == 0.01 and rl["steps_to_detect"] == needed > 6
+    assert rl["hours_to_detect"] == pytest.approx(needed * 36 / 3600)
+    table = report.metrics_markdown(report.headline_metrics("r"))
+    assert f"| RL: steps a slope of +0.01/step would need to show, at this run's noise | {needed} (~" in table
+
+
 def test_reward_slope_ci_is_a_t_interval_and_needs_three_steps():
     slope, lo, hi = metrics.slope_ci([1, 2, 3, 4], [0.1, 0.2, 0.25, 0.4])
     assert slope == pytest.approx(0.095) and lo < slope < hi and lo > 0
