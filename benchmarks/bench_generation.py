@@ -1,9 +1,11 @@
-"""Tokens/s of each generation backend on this machine, for SmolLM2-135M-Instruct sampling code answers.
+"""Tokens/s of each generation backend on this machine, for one or more models sampling code answers.
 
     .venv/bin/python benchmarks/bench_generation.py                      # 16 prompts x n=4, 128 new tokens
     .venv/bin/python benchmarks/bench_generation.py --backends transformers --batch-size 32 --json runs/bench.json
     .venv/bin/python benchmarks/bench_generation.py --workload default --prompts 16 --n 8 --max-new-tokens 256 \
         --backends "vllm,vllm[call=16],vllm[dtype=bfloat16],vllm[enable_prefix_caching=True],llamacpp"
+    .venv/bin/python benchmarks/bench_generation.py --workload default --backends vllm,transformers \
+        --model smollm2-135m-instruct,qwen2.5-coder-0.5b-instruct      # both models side by side, one table
 
 ``--workload RUN`` takes phase 04's own prompts from ``runs/RUN`` (the paper's solve prompt + prefill for its
 sampled questions, in order) instead of the built-in tasks. A backend may carry settings in brackets:
@@ -11,8 +13,9 @@ sampled questions, in order) instead of the built-in tasks. A backend may carry 
 each sample at the string S (stop=``` ends it at the fence closing the prefilled code block), anything else is
 passed to the backend's constructor (vLLM engine arguments such as ``dtype``, ``max_num_seqs``,
 ``max_num_batched_tokens``, ``enable_prefix_caching``; ``n_threads`` for llamacpp); values are Python literals.
-The last column compares tokens/s with the compute bound: ``--peak-gflops`` (default 190: two Zen 4 cores at fp32,
-the estimate of issue 14) over 2 x the model's parameters per generated token.
+``--model`` takes a comma-separated list: every backend runs for every model, one after the other, in one table.
+The last column compares tokens/s with the model's compute bound: ``--peak-gflops`` (default 190: two Zen 4 cores
+at fp32, the estimate of issue 14) over 2 x the model's parameters per generated token.
 
 Backends: ``transformers`` (in-process, left-padded batches), ``vllm`` (vllm.LLM in-process; skipped with the
 reason when vllm cannot be imported), ``openai`` (the HTTP client against ``python -m acecoder_lib.llm.serve`` started
@@ -88,8 +91,8 @@ def workload_prompts(run: str, count: int) -> list:
             + [{"role": "assistant", "content": SOLVE_PREFILL}] for q in sampled]
 
 
-def bench(spec: str, args, prompts) -> dict:
-    """Build one backend, warm it up, time the workload; a row of the results table."""
+def bench(spec: str, args, prompts, model: str) -> dict:
+    """Build one backend of ``model``, warm it up, time the workload; a row of the results table."""
     kind, kw = parse_backend(spec)
     call = int(kw.pop("call", args.call or len(prompts)))
     stop = kw.pop("stop", None)  # e.g. vllm[stop=```]: end each sample at the closing fence of the prefilled block
@@ -99,9 +102,9 @@ def bench(spec: str, args, prompts) -> dict:
         if kind == "transformers":
             kw = dict(dict(batch_size=args.batch_size, progress=False), **kw)
         elif kind == "openai":
-            proc, url = start_server(args.model)
+            proc, url = start_server(model)
             kw = dict(dict(base_url=url, concurrency=args.concurrency), **kw)
-        backend = make_backend(kind, args.model, **kw)
+        backend = make_backend(kind, model, **kw)
         load_s = time.perf_counter() - t0
         gen = dict(n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
                    stop=[stop] if isinstance(stop, str) else stop)
@@ -113,10 +116,11 @@ def bench(spec: str, args, prompts) -> dict:
             u = backend.last_usage
             tokens, seqs, seconds = tokens + u.completion_tokens, seqs + u.sequences, seconds + u.seconds
         backend.close()
-        return {"backend": spec, "load_s": round(load_s, 1), "sequences": seqs, "completion_tokens": tokens,
-                "seconds": round(seconds, 1), "tokens_per_s": round(tokens / seconds, 1), "note": ""}
+        return {"model": model, "backend": spec, "load_s": round(load_s, 1), "sequences": seqs,
+                "completion_tokens": tokens, "seconds": round(seconds, 1), "tokens_per_s": round(tokens / seconds, 1),
+                "note": ""}
     except Exception as exc:  # one backend failing must not hide the others' figures
-        return {"backend": spec, "note": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        return {"model": model, "backend": spec, "note": f"{type(exc).__name__}: {str(exc)[:200]}"}
     finally:
         if proc is not None:
             proc.terminate()
@@ -140,7 +144,7 @@ def parameter_count(model: str) -> int:
 def main() -> None:
     """Parse arguments, run each backend, print the table (and write JSON if asked)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--model", default="smollm2-135m-instruct", help="a registry name, or several, comma-separated")
     ap.add_argument("--backends", default="transformers,vllm,openai")
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--n", type=int, default=4)
@@ -168,20 +172,23 @@ def main() -> None:
         else:
             cur += ch
     specs.append(cur)
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
     rows = []
-    for spec in filter(str.strip, specs):
-        row = bench(spec, args, prompts)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    bound = args.peak_gflops * 1e9 / (2 * parameter_count(args.model))
+    for model in models:
+        for spec in filter(str.strip, specs):
+            row = bench(spec, args, prompts, model)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    bounds = {m: args.peak_gflops * 1e9 / (2 * parameter_count(m)) for m in models}
     print(f"\n{len(prompts)} prompts x n={args.n}, {args.max_new_tokens} new tokens max, T={args.temperature}, "
-          f"top_p={args.top_p}, model {args.model}, prompts "
-          f"{'of runs/' + args.workload if args.workload else 'built in'}"
-          f"; compute bound ~{bound:.0f} tokens/s ({args.peak_gflops:g} GFLOP/s)")
-    print(f"{'backend':<40}{'load s':>8}{'seqs':>6}{'tokens':>8}{'gen s':>8}{'tok/s':>8}{'/bound':>8}  note")
+          f"top_p={args.top_p}, prompts {'of runs/' + args.workload if args.workload else 'built in'}; compute bound "
+          + ", ".join(f"{m} ~{b:.0f} tokens/s" for m, b in bounds.items()) + f" ({args.peak_gflops:g} GFLOP/s)")
+    width = max(len(m) for m in models) + 2
+    print(f"{'model':<{width}}{'backend':<40}{'load s':>8}{'seqs':>6}{'tokens':>8}{'gen s':>8}{'tok/s':>8}"
+          f"{'/bound':>8}  note")
     for r in rows:
-        ratio = f"{r['tokens_per_s'] / bound:.2f}" if "tokens_per_s" in r else ""
-        print(f"{r['backend']:<40}{r.get('load_s', ''):>8}{r.get('sequences', ''):>6}"
+        ratio = f"{r['tokens_per_s'] / bounds[r['model']]:.2f}" if "tokens_per_s" in r else ""
+        print(f"{r['model']:<{width}}{r['backend']:<40}{r.get('load_s', ''):>8}{r.get('sequences', ''):>6}"
               f"{r.get('completion_tokens', ''):>8}{r.get('seconds', ''):>8}{r.get('tokens_per_s', ''):>8}"
               f"{ratio:>8}  {r['note']}")
     if args.json:
